@@ -1,0 +1,25 @@
+"""ksm — back ends and the command-line tool over a resolved solution.
+
+``ksm.load(path, **options)`` is the entry point runtime code uses; it returns the
+:class:`policy_lang.Solution` that every back end reads.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from policy_lang import LoadOptions, Solution
+from policy_lang import load as _load
+
+
+def load(path: str | Path, *, init: str | Path | None = None, include_dirs=(), defines=None, sdk_dirs=()) -> Solution:
+    """Load a solution folder or top-level policy (see ``ksm check --help`` for the options)."""
+    opts = LoadOptions(
+        init=Path(init) if init else None,
+        include_dirs=tuple(Path(p) for p in include_dirs),
+        defines=dict(defines or {}),
+        sdk_dirs=tuple(Path(p) for p in sdk_dirs),
+    )
+    return _load(path, opts)
+
+
+__all__ = ["load", "Solution"]

@@ -1,0 +1,188 @@
+"""The ``ksm`` command: argument parsing and output only; no logic lives here.
+
+Exit codes (stable, documented in docs/getting-started.md):
+0 no errors · 1 errors in the user's files · 2 usage error · 3 internal error (a bug).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from policy_lang import LoadOptions, Severity, Solution, load
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors: exit 2 with a one-line reason
+        self.print_usage(sys.stderr)
+        print(f"ksm: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _define(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not name or not name.replace("_", "a").replace("+", "a").isalnum():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value if sep else "1"
+
+
+def add_solution_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("solution", nargs="?", default=".", help="solution folder or top-level .psl (default: .)")
+    p.add_argument("--init", metavar="FILE", help="init.yaml(.in) to use instead of the one found")
+    p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR", help="add an include folder (repeatable)")
+    p.add_argument("-D", dest="define", action="append", default=[], type=_define, metavar="NAME=VALUE",
+                   help="template value for @NAME@ and {{ NAME }} (repeatable)")
+    p.add_argument("--sdk", action="append", default=[], metavar="DIR", help="a KasperskyOS SDK include folder")
+
+
+def options_from(args: argparse.Namespace) -> LoadOptions:
+    return LoadOptions(
+        init=Path(args.init) if args.init else None,
+        include_dirs=tuple(Path(p) for p in args.include),
+        defines=dict(args.define),
+        sdk_dirs=tuple(Path(p) for p in args.sdk),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ksm", description="Verification toolkit for KasperskyOS security policies.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    check = sub.add_parser("check", help="parse and resolve a solution; report every problem")
+    add_solution_args(check)
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--no-excerpt", action="store_true", help="do not quote source lines under diagnostics")
+    check.add_argument("--dump", action="store_true", help="with --format json: include the whole resolved model")
+    bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
+    bench.add_argument("what", choices=("load",), help="load: parse + resolve a generated policy")
+    bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
+    bench.add_argument("--repeat", type=int, default=3)
+    codes = sub.add_parser("codes", help="list every diagnostic code")
+    codes.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    return parser
+
+
+def _excerpt(diag, cache: dict) -> str:
+    span = diag.span
+    if span is None:
+        return ""
+    lines = cache.get(span.file)
+    if lines is None:
+        try:
+            lines = Path(span.file).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        cache[span.file] = lines
+    if not (0 < span.line <= len(lines)):
+        return ""
+    text = lines[span.line - 1].replace("\t", " ")
+    width = 1
+    if span.end_line == span.line and span.end_column > span.column:
+        width = span.end_column - span.column
+    return f"  {span.line:>5} | {text}\n        | {' ' * (span.column - 1)}{'^' * width}"
+
+
+def render_text(sol: Solution, excerpts: bool = True) -> str:
+    s = sol.summary()
+    out = [
+        f"{sol.root}: {s['classes']} classes ({s['opaque_classes']} opaque), {s['instances']} instances, "
+        f"{s['channels']} channels, {s['interfaces']} interfaces, {s['methods']} methods, "
+        f"{s['bindings']} bindings, {s['objects']} objects, {s['tests']} tests "
+        f"({s['files']} files, {s['lines']} lines)"
+    ]
+    cache: dict = {}
+    for d in sol.diagnostics:
+        out.append(d.render())
+        if excerpts:
+            ex = _excerpt(d, cache)
+            if ex:
+                out.append(ex)
+    errors = sum(1 for d in sol.diagnostics if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in sol.diagnostics if d.severity is Severity.WARNING)
+    out.append(f"{'FAILED' if errors else 'OK'}: {errors} error(s), {warnings} warning(s)")
+    return "\n".join(out)
+
+
+def render_json(sol: Solution, dump: bool = False) -> str:
+    doc: dict = {
+        "solution": sol.root,
+        "ok": sol.ok,
+        "summary": sol.summary(),
+        "diagnostics": [d.to_json() for d in sol.diagnostics],
+    }
+    if dump:
+        from policy_lang.dump import solution_model
+
+        doc["model"] = solution_model(sol)
+    return json.dumps(doc, indent=2)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    sol = load(args.solution, options_from(args))
+    print(render_json(sol, args.dump) if args.format == "json" else render_text(sol, not args.no_excerpt))
+    return EXIT_OK if sol.ok else EXIT_ERRORS
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ksm.bench import bench_load
+
+    if args.lines < 100 or args.repeat < 1:
+        print("ksm: error: --lines must be >= 100 and --repeat >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    print(bench_load(args.lines, args.repeat).report())
+    return EXIT_OK
+
+
+def codes_markdown() -> str:
+    """The table in docs/diagnostics.md (a test keeps the two equal)."""
+    from policy_lang.diagnostics import catalogue
+
+    rows = ["| code | severity | meaning | hint |", "|---|---|---|---|"]
+    for info in catalogue().values():
+        hint = info.hint.replace("|", "\\|")
+        rows.append(f"| `{info.code}` | {info.severity.value} | {info.title} | {hint} |")
+    return "\n".join(rows)
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    from policy_lang.diagnostics import catalogue
+
+    if args.format == "markdown":
+        print(codes_markdown())
+    elif args.format == "json":
+        print(json.dumps([{"code": i.code, "severity": i.severity.value, "title": i.title, "hint": i.hint}
+                          for i in catalogue().values()], indent=2))
+    else:
+        for i in catalogue().values():
+            print(f"{i.code}  {i.severity.value:<7}  {i.title}")
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "bench": cmd_bench, "codes": cmd_codes}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug in the toolkit, never a problem in the user's files
+        if os.environ.get("KSM_DEBUG"):
+            raise
+        print(f"ksm: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in ksm, not in your files; rerun with KSM_DEBUG=1 for details and report it.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

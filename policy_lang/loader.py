@@ -1,0 +1,319 @@
+"""Finding and reading a solution's files: the only stage that touches the file system.
+
+A user points the toolkit at a folder (or a top-level ``.psl``).  The workspace finds
+the top-level policy and the init file, knows the include roots, expands build-time
+templates, parses each file once, and looks up EDL/CDL/IDL descriptions by the dotted
+names the other files use.  Everything after this stage works on syntax trees.
+
+Lookup of a description named ``a.b.Name`` (class, component or package), first hit
+wins:
+
+1. a file anywhere under the solution folder or an ``-I`` folder whose *declared*
+   name is ``a.b.Name`` (real projects keep ``resources/edl/Client.edl`` for class
+   ``echo.Client``; the build renames it, so the declared name is what counts);
+2. ``<root>/a/b/Name.<ext>`` under each include root (``-I`` folders, the folder of
+   the top-level policy, the solution folder, then ``--sdk`` folders) — the SDK's
+   convention.
+
+PSL includes (``use a.b._``) resolve to ``<root>/a/b.psl`` (or ``.psl.in``) under the
+folder of the top-level policy, then each ``-I`` folder, the solution folder, and
+``--sdk`` folders; ``nk.*`` model files resolve to the built-in model library.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from .diagnostics import Diagnostics, Span, define_code
+from .source import SourceText, display_path, read_text
+from .syntax.ast import ComponentFile, IdlFile, InitFile, PslFile
+from .syntax.components import parse_component
+from .syntax.idl import parse_idl
+from .syntax.init_yaml import parse_init
+from .syntax.psl import parse_psl
+from .templates import expand_template, needs_expansion
+
+INC_NO_POLICY = define_code(
+    "INC001", "error", "no top-level policy found",
+    "pass the top-level .psl file, or a folder holding security.psl(.in) or einit/src/security.psl(.in)",
+)
+INC_AMBIGUOUS_POLICY = define_code(
+    "INC002", "error", "several candidate top-level policies",
+    "pass the top-level .psl file explicitly",
+)
+INC_CYCLE = define_code(
+    "INC003", "error", "include cycle",
+    "remove one of the `use` declarations that form the cycle",
+)
+INC_ESCAPE = define_code(
+    "INC004", "error", "include resolves outside the search roots",
+    "a `use` path must stay inside the policy folder, -I folders or --sdk folders (check symbolic links)",
+)
+INC_NOT_FOUND = define_code(
+    "INC005", "error", "included policy file not found",
+    "check the dotted path (each dot is a folder) or add its root folder with -I DIR",
+)
+INC_NO_INIT = define_code(
+    "INC006", "warning", "no init.yaml found",
+    "pass --init FILE; without it the solution has no process instances or static channels",
+)
+INC_UNKNOWN_NK = define_code(
+    "INC007", "warning", "unknown SDK model file",
+    "the built-in model library provides nk.base, nk.basic, nk.regex, nk.hashmap, nk.staticmap, nk.flow and nk.mic; pass --sdk DIR for others",
+)
+INC_AMBIGUOUS_FILE = define_code(
+    "INC008", "warning", "several files declare the same name",
+    "the first one found is used; remove or rename the other",
+)
+INC_TOO_MANY_FILES = define_code(
+    "INC009", "error", "too many files under the solution folder",
+    "point the toolkit at the solution folder, not a whole disk (limit: 20,000 description files)",
+)
+
+MAX_INDEXED_FILES = 20_000
+_SKIP_DIRS = {".git", "build", "node_modules", "__pycache__", ".venv", "venv", ".tox"}
+_EXT_KIND = {".edl": "class", ".cdl": "component", ".idl": "idl"}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the user gave on the command line (or to :func:`policy_lang.load`)."""
+
+    init: Path | None = None
+    include_dirs: tuple[Path, ...] = ()
+    defines: Mapping[str, str] = field(default_factory=dict)
+    sdk_dirs: tuple[Path, ...] = ()
+
+
+@dataclass
+class LoadedFile:
+    path: Path
+    source: SourceText
+    language: str
+    templated: bool
+
+
+class Workspace:
+    """Reads, expands and parses files on demand, each at most once."""
+
+    def __init__(self, root: Path, options: LoadOptions, diags: Diagnostics):
+        self.root = root
+        self.options = options
+        self.diags = diags
+        self.files: dict[Path, LoadedFile] = {}
+        self._psl: dict[Path, PslFile | None] = {}
+        self._components: dict[Path, ComponentFile | None] = {}
+        self._idl: dict[Path, IdlFile | None] = {}
+        self._declared: dict[str, dict[str, list[Path]]] | None = None
+        self.policy_dir: Path = root
+
+    # ------------------------------------------------------------------ reading
+    def shown(self, path: Path) -> str:
+        return display_path(path)
+
+    def source(self, path: Path, language: str, at: Span | None = None) -> SourceText | None:
+        path = path.resolve()
+        loaded = self.files.get(path)
+        if loaded is not None:
+            return loaded.source
+        shown = self.shown(path)
+        text = read_text(path, self.diags, shown, at)
+        if text is None:
+            return None
+        templated = needs_expansion(text)
+        if templated:
+            src = expand_template(text, shown, self.options.defines, self.diags)
+        else:
+            src = SourceText(shown, text)
+        self.files[path] = LoadedFile(path, src, language, templated)
+        return src
+
+    def psl(self, path: Path, at: Span | None = None) -> PslFile | None:
+        path = path.resolve()
+        if path not in self._psl:
+            src = self.source(path, "psl", at)
+            self._psl[path] = parse_psl(src, self.diags) if src is not None else None
+        return self._psl[path]
+
+    def component_file(self, path: Path, kind: str, at: Span | None = None) -> ComponentFile | None:
+        path = path.resolve()
+        if path not in self._components:
+            src = self.source(path, "edl" if kind == "class" else "cdl", at)
+            self._components[path] = parse_component(src, self.diags, kind) if src is not None else None
+        return self._components[path]
+
+    def idl_file(self, path: Path, at: Span | None = None) -> IdlFile | None:
+        path = path.resolve()
+        if path not in self._idl:
+            src = self.source(path, "idl", at)
+            self._idl[path] = parse_idl(src, self.diags) if src is not None else None
+        return self._idl[path]
+
+    def init_file(self, path: Path) -> InitFile | None:
+        src = self.source(path, "yaml")
+        return parse_init(src, self.diags) if src is not None else None
+
+    # ------------------------------------------------------------------ roots
+    def include_roots(self) -> list[Path]:
+        roots: list[Path] = [self.policy_dir]
+        roots += [p for p in self.options.include_dirs]
+        roots.append(self.root)
+        roots += list(self.options.sdk_dirs)
+        seen: list[Path] = []
+        for r in roots:
+            r = r.resolve()
+            if r not in seen:
+                seen.append(r)
+        return seen
+
+    def resolve_use(self, dotted: str, at: Span) -> Path | None:
+        """File for ``use <dotted>._``; reports not-found and root escapes."""
+        rel = Path(*dotted.split("."))
+        for root in self.include_roots():
+            for suffix in (".psl", ".psl.in"):
+                cand = root / (str(rel) + suffix)
+                if cand.is_file():
+                    real = cand.resolve()
+                    if not any(_inside(real, r) for r in self.include_roots()):
+                        self.diags.add(INC_ESCAPE, f"`use {dotted}._` resolves to {real}, outside every search root", at)
+                        return None
+                    return real
+        self.diags.add(
+            INC_NOT_FOUND,
+            f"`use {dotted}._`: no {rel}.psl under " + ", ".join(self.shown(r) or "." for r in self.include_roots()),
+            at,
+        )
+        return None
+
+    # ------------------------------------------------------------------ descriptions
+    def _index(self) -> dict[str, dict[str, list[Path]]]:
+        """Declared names of every description file under the solution and -I folders."""
+        if self._declared is not None:
+            return self._declared
+        index: dict[str, dict[str, list[Path]]] = {"class": {}, "component": {}, "idl": {}}
+        count = 0
+        scan_roots = [self.root] + [p for p in self.options.include_dirs]
+        seen_files: set[Path] = set()
+        for base in scan_roots:
+            if not base.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+                for fn in sorted(filenames):
+                    ext = os.path.splitext(fn)[1]
+                    kind = _EXT_KIND.get(ext)
+                    if kind is None:
+                        continue
+                    path = (Path(dirpath) / fn).resolve()
+                    if path in seen_files:
+                        continue
+                    seen_files.add(path)
+                    count += 1
+                    if count > MAX_INDEXED_FILES:
+                        self.diags.add(INC_TOO_MANY_FILES, f"more than {MAX_INDEXED_FILES} .edl/.cdl/.idl files under {self.shown(base)}", None)
+                        self._declared = index
+                        return index
+                    name = self._declared_name(path, kind)
+                    if name:
+                        index[kind].setdefault(name, []).append(path)
+        self._declared = index
+        return index
+
+    def _declared_name(self, path: Path, kind: str) -> str | None:
+        if kind == "idl":
+            f = self.idl_file(path)
+            return f.package.text if f is not None and f.package is not None else None
+        f = self.component_file(path, kind)
+        return f.name.text if f is not None else None
+
+    def find(self, name: str, kind: str, at: Span | None = None) -> Path | None:
+        """Path of the description declaring ``name`` (kind: class, component or idl)."""
+        hits = self._index()[kind].get(name, [])
+        if hits:
+            if len(hits) > 1 and kind != "idl":
+                self.diags.add(
+                    INC_AMBIGUOUS_FILE,
+                    f"{name} is declared in {len(hits)} files: " + ", ".join(self.shown(h) for h in hits),
+                    at,
+                )
+            return hits[0]
+        ext = {"class": ".edl", "component": ".cdl", "idl": ".idl"}[kind]
+        rel = Path(*name.split(".")).with_suffix(ext) if "." in name else Path(name + ext)
+        for root in self.include_roots():
+            cand = root / rel
+            if cand.is_file():
+                return cand.resolve()
+        return None
+
+    def find_class(self, name: str, at: Span | None = None) -> ComponentFile | None:
+        path = self.find(name, "class", at)
+        return self.component_file(path, "class") if path else None
+
+    def find_component(self, name: str, at: Span | None = None) -> ComponentFile | None:
+        path = self.find(name, "component", at)
+        return self.component_file(path, "component") if path else None
+
+    def find_idl(self, package: str, at: Span | None = None) -> IdlFile | None:
+        path = self.find(package, "idl", at)
+        return self.idl_file(path) if path else None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.is_relative_to(root)
+    except (OSError, ValueError):
+        return False
+
+
+def locate_policy(target: Path, diags: Diagnostics) -> tuple[Path, Path | None]:
+    """(solution root, top-level policy) for a folder or a .psl path."""
+    if target.is_file():
+        root = target.parent
+        # A policy kept in einit/src belongs to the solution two levels up.
+        if root.name == "src" and root.parent.name == "einit":
+            root = root.parent.parent
+        return root, target
+    if not target.is_dir():
+        diags.add("SRC001", f"no such file or folder: {target}", None)
+        return target, None
+    candidates: list[Path] = []
+    for sub in (Path("."), Path("einit/src"), Path("einit"), Path("src")):
+        for name in ("security.psl", "security.psl.in"):
+            p = target / sub / name
+            if p.is_file():
+                candidates.append(p)
+        if candidates:
+            break
+    if not candidates:
+        found = sorted(
+            p for p in target.rglob("security.psl*")
+            if p.name in ("security.psl", "security.psl.in") and not any(part in _SKIP_DIRS for part in p.parts)
+        )
+        candidates = found
+    if not candidates:
+        diags.add(INC_NO_POLICY, f"no security.psl or security.psl.in under {display_path(target)}", None)
+        return target, None
+    if len(candidates) > 1 and not (len(candidates) == 2 and candidates[0].parent == candidates[1].parent):
+        diags.add(
+            INC_AMBIGUOUS_POLICY,
+            "candidates: " + ", ".join(display_path(c) for c in candidates),
+            None,
+        )
+    # security.psl and security.psl.in side by side: the template is the source.
+    chosen = sorted(candidates, key=lambda p: (p.parent != candidates[0].parent, not p.name.endswith(".in")))[0]
+    return target, chosen
+
+
+def locate_init(root: Path, policy: Path | None, explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    dirs = [policy.parent] if policy is not None else []
+    dirs += [root / "einit" / "src", root / "einit", root]
+    for d in dirs:
+        for name in ("init.yaml.in", "init.yaml", "init.yml"):
+            p = d / name
+            if p.is_file():
+                return p
+    return None

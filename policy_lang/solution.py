@@ -1,0 +1,330 @@
+"""The resolved solution: the one model every back end reads.
+
+Everything here is immutable and fully resolved: class names point at classes,
+endpoints carry their interface and RIID, bindings carry resolved selectors and
+typed message paths, and every element keeps the :class:`Span` of the text it came
+from so that back ends (decision function, Z3 model, channel graph, linter) can
+report in terms of the user's files without ever re-reading them.
+
+Expressions inside bindings are kept as the syntax-tree nodes of
+:mod:`policy_lang.syntax.ast` (they are already immutable values); what resolution
+adds is recorded beside them: which object and model method each call names
+(:class:`CallDef`), and which selectors apply to each section (:class:`SelectorSet`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping, Union
+
+from .diagnostics import Diagnostic, Span
+from .syntax import ast
+from .types import IdlType, InterfaceDef, MethodDef
+
+EVENT_KINDS = ("execute", "request", "response", "error", "security")
+KERNEL_CLASS = "kl.core.Core"
+EINIT_CLASS = "Einit"
+EXECUTE_INTERFACE = "kl.core.Execute"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint of a process class, under its qualified name (``comp.sub.ep``).
+
+    ``riid`` is its index among the class's endpoints (see docs/architecture.md for
+    the numbering rule).
+    """
+
+    name: str
+    interface: InterfaceDef
+    riid: int
+    span: Span | None
+
+
+@dataclass(frozen=True)
+class ProcessClass:
+    """A process class (EDL) with its endpoints flattened through nested components.
+
+    ``opaque`` classes are named by the solution but have no description in the given
+    folders (SDK programs, build-time generated EDLs): they exist, have no known
+    endpoints, and any endpoint/method selector naming them cannot be checked.
+    """
+
+    name: str
+    endpoints: tuple[Endpoint, ...]
+    security: InterfaceDef | None
+    span: Span | None
+    form: str = "task class"      # "task class", "entity", "builtin" or "opaque"
+    opaque: bool = False
+    edl_name: str = ""            # name written in the EDL (differs under `task class A : B`)
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        for ep in self.endpoints:
+            if ep.name == name:
+                return ep
+        return None
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A process instance started by Einit (one ``entities`` entry of init.yaml)."""
+
+    task: str
+    cls: str
+    path: str
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    span: Span | None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A static IPC channel: ``client`` owns the client handle, ``server`` serves."""
+
+    id: str
+    client: str
+    server: str
+    span: Span | None
+    id_var: str | None = None
+    id_include: str | None = None
+
+
+@dataclass(frozen=True)
+class SelectorSet:
+    """Conjunction of selectors in force for a binding or nested section.
+
+    ``None`` means "not restricted".  Values are resolved names: class names for
+    src/dst, a qualified endpoint name, an interface (package) name, a method name.
+    """
+
+    src: str | None = None
+    dst: str | None = None
+    endpoint: str | None = None
+    interface: str | None = None
+    method: str | None = None
+
+    def narrowed(self, **kw: str | None) -> "SelectorSet":
+        data = {k: getattr(self, k) for k in ("src", "dst", "endpoint", "interface", "method")}
+        for k, v in kw.items():
+            if v is not None:
+                data[k] = v
+        return SelectorSet(**data)
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k in ("src", "dst", "endpoint", "interface", "method") if (v := getattr(self, k))]
+        return " ".join(parts) or "(any)"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One (class, endpoint, method) a request/response/error/security event can address."""
+
+    cls: str
+    endpoint: str | None
+    interface: str
+    method: MethodDef
+
+
+@dataclass(frozen=True)
+class CallDef:
+    """A resolved model-method call used as a statement (a rule).
+
+    ``object`` is the policy object's name (``base`` for a bare ``grant ()``),
+    ``model`` its security model, ``method`` the model method; ``kind`` says whether
+    the model method is a rule or an expression (an expression used as a statement
+    votes nothing; the linter reports it).
+    """
+
+    object: str
+    model: str
+    method: str
+    kind: str
+    arg: ast.Expr
+    span: Span
+    node: ast.Call
+
+
+@dataclass(frozen=True)
+class MatchDef:
+    selectors: SelectorSet
+    audit: str | None
+    body: tuple["StmtDef", ...]
+    span: Span
+    targets: tuple[Target, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArmDef:
+    case: ast.Lit | None
+    body: tuple["StmtDef", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ChoiceDef:
+    expr: ast.Expr
+    audit: str | None
+    arms: tuple[ArmDef, ...]
+    span: Span
+
+
+StmtDef = Union[CallDef, MatchDef, ChoiceDef]
+
+
+@dataclass(frozen=True)
+class BindingDef:
+    """A top-level binding: the event kind, its selectors and its resolved body.
+
+    ``targets`` lists every (class, endpoint, method) the binding can apply to, so a
+    back end can index bindings without re-deriving the selector semantics.  It is
+    empty for ``execute`` bindings and for bindings that name opaque classes.
+    """
+
+    event: str
+    selectors: SelectorSet
+    audit: str | None
+    body: tuple[StmtDef, ...]
+    span: Span
+    targets: tuple[Target, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyObjectDef:
+    """A security model object: user-declared or pre-created by an ``nk`` include.
+
+    ``config`` is the configuration as a plain Python value (dicts, lists, ints,
+    strings, bools, None for unit); ``types`` maps a model type parameter (``State``,
+    ``Entry``, ``Value``) to its syntax-tree type.
+    """
+
+    name: str
+    model: str
+    config: object
+    types: Mapping[str, ast.PslType]
+    span: Span | None
+    builtin: bool = False
+
+
+@dataclass(frozen=True)
+class AuditProfileDef:
+    name: str
+    levels: object          # {level: {object: {key: value}}} as plain Python values
+    span: Span | None
+
+
+@dataclass(frozen=True)
+class TestCaseDef:
+    var: str | None
+    expect: str             # grant | deny | any
+    name: str | None
+    event: str
+    selectors: Mapping[str, str]
+    message: object | None  # plain Python dict, or None
+    span: Span
+    shorthand: bool = False
+
+
+@dataclass(frozen=True)
+class TestSequenceDef:
+    name: str
+    cases: tuple[TestCaseDef, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class TestBlockDef:
+    name: str
+    setup: tuple[TestCaseDef, ...]
+    sequences: tuple[TestSequenceDef, ...]
+    finally_: tuple[TestCaseDef, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class SourceFileInfo:
+    path: str
+    language: str           # psl | edl | cdl | idl | yaml
+    lines: int
+    templated: bool = False
+
+
+def _frozen(d: dict) -> Mapping:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A whole KasperskyOS solution, resolved.
+
+    ``diagnostics`` are the problems found while loading; a solution with errors is
+    still returned (as complete as the errors allow) so that tools can show the
+    summary, but back ends should refuse one where ``ok`` is false.
+    """
+
+    root: str
+    classes: Mapping[str, ProcessClass]
+    interfaces: Mapping[str, InterfaceDef]
+    instances: tuple[Instance, ...]
+    channels: tuple[Channel, ...]
+    objects: Mapping[str, PolicyObjectDef]
+    bindings: tuple[BindingDef, ...]
+    audit_profiles: Mapping[str, AuditProfileDef]
+    audit_default: tuple[str, int] | None
+    tests: tuple[TestBlockDef, ...]
+    execute_interface: str | None
+    files: tuple[SourceFileInfo, ...]
+    diagnostics: tuple[Diagnostic, ...] = ()
+    used_edl: tuple[str, ...] = ()
+    includes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity.value == "error" for d in self.diagnostics)
+
+    def instance(self, task: str) -> Instance | None:
+        for inst in self.instances:
+            if inst.task == task:
+                return inst
+        return None
+
+    def summary(self) -> dict[str, int]:
+        """Counts shown by ``ksm check``; kernel and Einit are not counted as classes."""
+        user_classes = [c for c in self.classes.values() if c.form != "builtin"]
+        methods = sum(len(i.methods) for n, i in self.interfaces.items() if n != EXECUTE_INTERFACE)
+        return {
+            "classes": len(user_classes),
+            "opaque_classes": sum(1 for c in user_classes if c.opaque),
+            "instances": len(self.instances),
+            "channels": len(self.channels),
+            "interfaces": len([n for n in self.interfaces if n != EXECUTE_INTERFACE]),
+            "methods": methods,
+            "bindings": len(self.bindings),
+            "objects": len([o for o in self.objects.values() if not o.builtin]),
+            "audit_profiles": len(self.audit_profiles),
+            "tests": sum(len(t.sequences) for t in self.tests),
+            "files": len(self.files),
+            "lines": sum(f.lines for f in self.files),
+        }
+
+
+def message_params(method: MethodDef, event: str) -> tuple:
+    """Parameters the ``message`` dictionary holds for ``event`` on ``method``.
+
+    In-parameters travel in requests (and security queries), out-parameters in
+    responses, error-parameters in error responses.
+    """
+    if event in ("request", "security"):
+        return method.in_params
+    if event == "response":
+        return method.out_params
+    if event == "error":
+        return method.error_params
+    return ()
+
+
+__all__ = [
+    "ArmDef", "AuditProfileDef", "BindingDef", "CallDef", "Channel", "ChoiceDef", "Endpoint",
+    "EVENT_KINDS", "Instance", "MatchDef", "PolicyObjectDef", "ProcessClass", "SelectorSet",
+    "Solution", "SourceFileInfo", "StmtDef", "Target", "TestBlockDef", "TestCaseDef",
+    "TestSequenceDef", "message_params", "IdlType",
+]

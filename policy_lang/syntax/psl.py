@@ -1,0 +1,1080 @@
+"""PSL parser: ``*.psl`` text -> :class:`~policy_lang.syntax.ast.PslFile`.
+
+Accepted language: PSL and PAL of KCE 1.1 - 1.4 (grammar and operator precedence
+in ``grammars/psl.lark``)::
+
+    execute: kl.core.Execute
+    use nk.base._                              // PSL include (path stored without ._)
+    use EDL acme.Hub                           // EDL include
+    task class Alias : acme.Hub                // 1.3 renaming include
+    type Level = "low" | "high"
+    policy object door : Flow { type State = "a" | "b"  config = { ... } }
+    audit profile trace = { 0 : { base : { kss : ["denied"] } } }
+    audit default = trace 0
+    request src=a.B, dst=c.D endpoint=ep method=M { audit trace  grant ()  match ... { }  choice (e) { "x" : ... } }
+    assert "tests" { setup { k <- execute dst=kl.core.Core } sequence { grant request src=... { } } }
+
+Older forms accepted: the 1.1 paren-less call argument (``assert message.ok``,
+``math.sum [1, 2]``; ``Call.parenthesized`` is False), the 1.1 PAL shorthand
+``c ~> s : ep.Method { ... }`` (and ``c <~ s : ...`` for a response, our reading),
+free layout instead of 1.1's indentation rule, the ``component=`` selector.
+Lenient extensions: trailing commas in lists, records and selector lists; a
+``match``/``choice`` arm body may hold several statements without braces.
+
+How a file is parsed (speed and error recovery):
+
+1. the whole file is lexed once with the shared fast lexer (:func:`lex`);
+2. :func:`split_declarations` cuts the tokens into top-level declarations; each is
+   parsed alone, so one broken declaration gives one ``SYN`` diagnostic and the
+   others still parse;
+3. each declaration is parsed by a small LALR driver over lark's own parse table
+   that calls the AST builder on every reduction (no lark tree is ever built) and
+   records the sequence of reductions;
+4. an LALR parse depends only on the sequence of token *types*, so that recording
+   is cached, keyed by the type sequence: the next declaration with the same shape
+   (``request src=X dst=Y { grant () }`` for any X, Y) replays the recorded
+   reductions with its own tokens instead of running the parser.  The replay calls
+   the very same builder methods on the same arguments, so the AST is the one a
+   fresh parse would give.  The cache is bounded (:data:`CACHE_MAX_TOKENS`) and can
+   be turned off (``parse_psl(..., use_cache=False)``) or emptied
+   (:func:`clear_cache`).
+
+A declaration with a syntax error is left out of the result (the others are kept);
+declarations with a PSL-specific problem (``SYN1xx``) are kept when their meaning is
+still clear.
+"""
+from __future__ import annotations
+
+import threading
+from operator import attrgetter
+from typing import Any
+
+from lark import Token, Transformer, Tree
+from lark.parsers.lalr_analysis import Shift
+
+from ..diagnostics import Diagnostics, define_code
+from ..source import SourceText
+from . import ast
+from .lexing import Grammar, load_grammar, lex, parse_tokens, split_declarations
+
+__all__ = ["parse_psl", "clear_cache", "cache_info", "STARTERS"]
+
+# ----------------------------------------------------------------------------- codes
+
+SYN_USE_PATH = define_code(
+    "SYN101", "error", "'use' path does not end with '._'",
+    "include a PSL file as 'use a.b._' (it reads a/b.psl); use 'use EDL a.b.Class' for a process class",
+)
+SYN_USE_EDL_PATH = define_code(
+    "SYN102", "error", "'use EDL' names a class, not a '._' path",
+    "write 'use EDL a.b.Class' without the trailing '._'",
+)
+SYN_SIMPLE_NAME = define_code(
+    "SYN103", "error", "dotted name where a single word is required",
+    "policy object, type, record field, test variable and audit profile names are single words "
+    "without dots",
+)
+SYN_ARROW_NOT_EXECUTE = define_code(
+    "SYN104", "error", "'<-' on a test case that is not an execute event",
+    "only 'var <- execute ...' binds a SID variable; drop 'var <-' from other test cases",
+)
+SYN_TEST_PART_TWICE = define_code(
+    "SYN105", "error", "test block has more than one 'setup' or 'finally'",
+    "merge the cases into one 'setup { }' / one 'finally { }' per assert block",
+)
+SYN_TEST_PART_ORDER = define_code(
+    "SYN106", "error", "test block parts out of order",
+    "write 'setup { }' first, then the 'sequence' blocks, then 'finally { }'",
+)
+SYN_SHORTHAND_TARGET = define_code(
+    "SYN107", "error", "shorthand test case target is not 'endpoint.Method'",
+    "write 'client ~> server : endpoint.Method { ... }' with the qualified endpoint name before the method",
+)
+SYN_SELECTOR_TWICE = define_code(
+    "SYN108", "error", "selector given twice",
+    "each of src, dst, endpoint, method, interface may appear once per binding, match section or test case",
+)
+SYN_CONFIG_TWICE = define_code(
+    "SYN109", "error", "policy object has more than one 'config'",
+    "give the object's whole configuration in one 'config = { ... }'",
+)
+SYN_DEFAULT_ARM_TWICE = define_code(
+    "SYN110", "error", "choice has more than one default arm '_'",
+    "keep one '_ : ...' arm, as the last arm",
+)
+SYN_TOO_DEEP = define_code(
+    "SYN111", "error", "declaration nested too deeply",
+    "split the expression or value; nesting deeper than 200 levels cannot be analysed",
+)
+SYN_NO_SEQUENCE = define_code(
+    "SYN112", "warning", "test block has no 'sequence'",
+    "add at least one 'sequence { ... }': setup and finally cases run only around a sequence",
+)
+SYN_INT_RANGE = define_code(
+    "SYN113", "error", "integer literal out of the 64-bit range",
+    "PSL integers are at most 64 bits wide (-2^63 .. 2^64-1)",
+)
+SYN_DUPLICATE_KEY = define_code(
+    "SYN114", "error", "record has the same key twice",
+    "give each key once per record",
+)
+
+#: Keyword terminals that begin a top-level declaration.
+STARTERS = frozenset({
+    "EXECUTE", "USE", "POLICY", "TYPE", "TASK", "AUDIT",
+    "REQUEST", "RESPONSE", "ERROR", "SECURITY", "ASSERT",
+})
+
+MAX_DEPTH = 200
+CACHE_MAX_TOKENS = 1_000_000      # total length of all cached token-type sequences
+CACHE_MAX_CHUNK = 5_000           # longer declarations are never cached
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1
+
+_WHAT = {
+    "REQUEST": "request binding",
+    "RESPONSE": "response binding",
+    "ERROR": "error binding",
+    "SECURITY": "security binding",
+    "POLICY": "policy object declaration",
+    "TYPE": "type declaration",
+    "TASK": "task class declaration",
+    "ASSERT": "policy test block",
+}
+
+
+def _describe(chunk: list[Token]) -> str:
+    first = chunk[0].type
+    second = chunk[1].type if len(chunk) > 1 else ""
+    if first == "EXECUTE":
+        return "execute interface declaration" if second == "COLON" else "execute binding"
+    if first == "USE":
+        return "use EDL declaration" if second == "EDL" else "use declaration"
+    if first == "AUDIT":
+        if second == "PROFILE":
+            return "audit profile"
+        if second == "DEFAULT":
+            return "audit default declaration"
+        return "audit declaration"
+    return _WHAT.get(first, "declaration")
+
+
+def _grammar() -> Grammar:
+    return load_grammar("psl", ("start", "decl"))
+
+
+# ----------------------------------------------------------------------------- builder
+
+class _Config:
+    __slots__ = ("expr", "pos")
+
+    def __init__(self, expr, pos):
+        self.expr = expr
+        self.pos = pos
+
+
+class _Part:
+    """setup / finally block of an assert block (sequences are TestSequence)."""
+
+    __slots__ = ("kind", "cases", "pos")
+
+    def __init__(self, kind, cases, pos):
+        self.kind = kind
+        self.cases = cases
+        self.pos = pos
+
+
+def _text(tok: Token) -> str:
+    return tok.value[1:-1]
+
+
+_LIT_KEY_TYPES = frozenset({"TEXT", "INT", "TRUE", "FALSE"})
+_EXPECT = frozenset({"GRANT", "DENY", "ANY"})
+_EVENTS = frozenset({"EXECUTE", "REQUEST", "RESPONSE", "ERROR", "SECURITY"})
+
+Lit = ast.Lit
+Name = ast.Name
+Ref = ast.Ref
+BinOp = ast.BinOp
+UnOp = ast.UnOp
+Call = ast.Call
+
+
+class PslBuilder:
+    """Builds AST nodes: one method per grammar rule (or alias), children inline.
+
+    The LALR driver calls these on each reduction (see :class:`_Tables`); the lark
+    :class:`PslTransformer` calls the same methods on a lark tree.  Every method
+    depends only on its arguments (plus ``source``/``diags`` for reporting), which
+    is what makes replaying a recorded reduction sequence exact.
+    """
+
+    def __init__(self, source: SourceText, diags: Diagnostics):
+        self.source = source
+        self.diags = diags
+
+    # -- helpers
+
+    def _report(self, code: str, message: str, start: int, length: int = 0) -> None:
+        self.diags.add(code, message, self.source.span(start, start + length if length else None))
+
+    def _simple(self, tok: Token, what: str) -> Name:
+        text = tok.value
+        if "." in text:
+            self._report(SYN_SIMPLE_NAME, f"{what} '{text}' must be a single word", tok.start_pos, len(text))
+        return Name(text, tok.start_pos)
+
+    def _int(self, tok: Token, negative: bool = False, pos: int | None = None) -> Lit:
+        text = tok.value
+        value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        if negative:
+            value = -value
+        if value > _INT_MAX or value < _INT_MIN:
+            self._report(SYN_INT_RANGE, f"integer literal {'-' if negative else ''}{text} does not fit in 64 bits",
+                         tok.start_pos, len(text))
+        return Lit("int", value, tok.start_pos if pos is None else pos)
+
+    def _selectors_checked(self, selectors: tuple) -> tuple:
+        if len(selectors) > 1:
+            seen: set[str] = set()
+            for sel in selectors:
+                if sel.key in seen:
+                    self._report(SYN_SELECTOR_TWICE, f"selector '{sel.key}' given twice", sel.pos, len(sel.key))
+                seen.add(sel.key)
+        return selectors
+
+    # -- file and declarations
+
+    def start(self, *decls):
+        return list(decls)
+
+    def execute_decl(self, kw, iface):
+        return ast.ExecuteDecl(Name(iface.value, iface.start_pos), kw.start_pos)
+
+    def use_psl(self, kw, path):
+        text = path.value
+        if text.endswith("._") and len(text) > 2:
+            text = text[:-2]
+        else:
+            self._report(SYN_USE_PATH, f"'use {text}' does not end with '._'; write 'use {text}._'",
+                         path.start_pos, len(path.value))
+        return ast.UsePsl(Name(text, path.start_pos), kw.start_pos)
+
+    def use_edl(self, kw, _edl, cls):
+        text = cls.value
+        if text.endswith("._"):
+            self._report(SYN_USE_EDL_PATH, f"'use EDL {text}' names a class; drop the trailing '._'",
+                         cls.start_pos, len(text))
+            text = text[:-2]
+        return ast.UseEdl(Name(text, cls.start_pos), kw.start_pos)
+
+    def task_class(self, kw, _class, alias, edl):
+        return ast.TaskClassDecl(Name(alias.value, alias.start_pos), Name(edl.value, edl.start_pos), kw.start_pos)
+
+    def type_decl(self, kw, name, type_):
+        return ast.TypeDecl(self._simple(name, "type name"), type_, kw.start_pos)
+
+    def config_item(self, kw, expr):
+        return _Config(expr, kw.start_pos)
+
+    def policy_object(self, kw, _object, name, model, *body):
+        types = []
+        config = None
+        for item in body:
+            if type(item) is ast.TypeDecl:
+                types.append(item)
+            elif type(item) is _Config:
+                if config is not None:
+                    self._report(SYN_CONFIG_TWICE, "second 'config' in this policy object", item.pos, 6)
+                else:
+                    config = item.expr
+        return ast.PolicyObject(
+            self._simple(name, "policy object name"), Name(model.value, model.start_pos),
+            tuple(types), config, kw.start_pos,
+        )
+
+    def audit_profile(self, kw, _profile, name, levels):
+        return ast.AuditProfile(self._simple(name, "audit profile name"), levels, kw.start_pos)
+
+    def audit_default(self, kw, _default, profile, level):
+        return ast.AuditDefault(self._simple(profile, "audit profile name"), self._int(level).value, kw.start_pos)
+
+    # -- bindings
+
+    def binding(self, event, *rest):
+        audit, body = rest[-1]
+        return ast.Binding(event.value, self._selectors_checked(rest[:-1]), audit, body, event.start_pos)
+
+    def selector(self, key, value):
+        return ast.Selector(key.value, Name(value.value, value.start_pos), key.start_pos)
+
+    def body(self, _lbrace, *items):
+        # items: [audit Name] stmt* RBRACE
+        if items and type(items[0]) is Name:
+            return items[0], items[1:-1]
+        return None, items[:-1]
+
+    def audit_ref(self, _kw, name):
+        return self._simple(name, "audit profile name")
+
+    def block(self, _lbrace, *items):
+        return items[:-1]
+
+    def match(self, kw, *rest):
+        audit, body = rest[-1]
+        return ast.Match(self._selectors_checked(rest[:-1]), audit, body, kw.start_pos)
+
+    def paren_expr(self, _lpar, expr, _rpar):
+        return expr
+
+    def choice(self, kw, expr, _lbrace, *items):
+        audit = None
+        if type(items[0]) is Name:
+            audit = items[0]
+            items = items[1:]
+        arms = items[:-1]
+        defaults = [arm for arm in arms if arm.case is None]
+        for arm in defaults[1:]:
+            self._report(SYN_DEFAULT_ARM_TWICE, "second default arm '_' in this choice", arm.pos, 1)
+        return ast.Choice(expr, audit, arms, kw.start_pos)
+
+    def arm(self, *items):
+        first = items[0]
+        kind = first.type
+        if kind == "MINUS":
+            case = self._int(items[1], negative=True, pos=first.start_pos)
+            rest = items[2:]
+        else:
+            if kind == "UNDERSCORE":
+                case = None
+            elif kind == "TEXT":
+                case = Lit("text", _text(first), first.start_pos)
+            elif kind == "INT":
+                case = self._int(first)
+            else:
+                case = Lit("bool", kind == "TRUE", first.start_pos)
+            rest = items[1:]
+        if len(rest) == 1 and type(rest[0]) is tuple:
+            body = rest[0]
+        else:
+            body = rest
+        return ast.ChoiceArm(case, body, first.start_pos)
+
+    # -- calls
+
+    @staticmethod
+    def _split_callee(tok):
+        text = tok.value
+        dot = text.rfind(".")
+        pos = tok.start_pos
+        if dot < 0:
+            return None, Name(text, pos)
+        return Name(text[:dot], pos), Name(text[dot + 1:], pos + dot + 1)
+
+    def call_paren(self, callee, _lpar, expr, _rpar):
+        obj, method = self._split_callee(callee)
+        return Call(obj, method, expr, True, callee.start_pos)
+
+    def call_unit(self, callee, lpar, _rpar):
+        obj, method = self._split_callee(callee)
+        return Call(obj, method, Lit("unit", None, lpar.start_pos), True, callee.start_pos)
+
+    def call_bare(self, callee, arg):
+        obj, method = self._split_callee(callee)
+        return Call(obj, method, arg, False, callee.start_pos)
+
+    # -- expressions
+
+    def binop(self, left, op, right):
+        return BinOp(op.value, left, right, left.pos)
+
+    def lt_neg(self, left, arrow, right):
+        # `x <-1` is lexed as x, '<-', 1: it means x < -1 (and `x <~y` means x < ~y).
+        op = "-" if arrow.value == "<-" else "~"
+        return BinOp("<", left, self._prefix_leftmost(op, right, arrow.start_pos + 1), left.pos)
+
+    def _prefix_leftmost(self, op, expr, pos):
+        """Apply unary ``op`` to the leftmost operand of a binary-operator tree."""
+        spine = []
+        node = expr
+        while type(node) is BinOp:
+            spine.append(node)
+            node = node.left
+        node = self._unary(op, node, pos)
+        for parent in reversed(spine):
+            node = BinOp(parent.op, node, parent.right, node.pos)
+        return node
+
+    @staticmethod
+    def _unary(op, operand, pos):
+        if op == "-" and type(operand) is Lit and operand.kind == "int":
+            return Lit("int", -operand.value, pos)
+        return UnOp(op, operand, pos)
+
+    def unop(self, op, operand):
+        return self._unary(op.value, operand, op.start_pos)
+
+    def index(self, base, _dot, _lsqb, index, _rsqb):
+        return ast.IndexExpr(base, index, base.pos)
+
+    def attr(self, base, _dot, name):
+        parts = name.value.split(".")
+        if type(base) is Ref:
+            return Ref(base.path + tuple(parts), base.pos)
+        for part in parts:
+            base = ast.FieldAccess(base, part, base.pos)
+        return base
+
+    def paren(self, _lpar, expr, _rpar):
+        return expr
+
+    def unit(self, lpar, _rpar):
+        return Lit("unit", None, lpar.start_pos)
+
+    def ref(self, tok):
+        return Ref(tuple(tok.value.split(".")), tok.start_pos)
+
+    def int_lit(self, tok):
+        return self._int(tok)
+
+    def text_lit(self, tok):
+        return Lit("text", tok.value[1:-1], tok.start_pos)
+
+    def bool_lit(self, tok):
+        return Lit("bool", tok.type == "TRUE", tok.start_pos)
+
+    def list(self, lsqb, *items):
+        return ast.ListExpr(items[:-1], lsqb.start_pos)
+
+    def record(self, lbrace, *items):
+        fields = items[:-1]
+        if len(fields) > 1:
+            seen = set()
+            for f in fields:
+                key = f.key
+                k = (key.text,) if type(key) is Name else (key.kind, key.value)
+                if k in seen:
+                    shown = key.text if type(key) is Name else repr(key.value)
+                    self._report(SYN_DUPLICATE_KEY, f"key {shown} appears twice in this record", f.pos)
+                seen.add(k)
+        return ast.RecordExpr(fields, lbrace.start_pos)
+
+    def rfield(self, key, value):
+        kind = key.type
+        if kind in _LIT_KEY_TYPES:
+            if kind == "TEXT":
+                k = Lit("text", key.value[1:-1], key.start_pos)
+            elif kind == "INT":
+                k = self._int(key)
+            else:
+                k = Lit("bool", kind == "TRUE", key.start_pos)
+        else:
+            k = self._simple(key, "record key")
+        return ast.RecordField(k, value, key.start_pos)
+
+    # -- types
+
+    def union_type(self, *members):
+        return ast.UnionType(members, members[0].pos)
+
+    def type_name(self, tok):
+        return ast.TypeName(Name(tok.value, tok.start_pos), (), tok.start_pos)
+
+    def type_app(self, tok, *args):
+        return ast.TypeName(Name(tok.value, tok.start_pos), args, tok.start_pos)
+
+    def lit_type(self, *toks):
+        first = toks[0]
+        kind = first.type
+        if kind == "MINUS":
+            lit = self._int(toks[1], negative=True, pos=first.start_pos)
+        elif kind == "INT":
+            lit = self._int(first)
+        elif kind == "TEXT":
+            lit = Lit("text", first.value[1:-1], first.start_pos)
+        else:
+            lit = Lit("bool", kind == "TRUE", first.start_pos)
+        return ast.LitType(lit, first.start_pos)
+
+    def unit_type(self, lpar, _rpar):
+        return ast.LitType(Lit("unit", None, lpar.start_pos), lpar.start_pos)
+
+    def record_type(self, lbrace, *items):
+        return ast.RecordType(items[:-1], lbrace.start_pos)
+
+    def type_field(self, name, type_):
+        return (self._simple(name, "record field"), type_)
+
+    def tuple_type(self, lsqb, *items):
+        return ast.TupleType(items[:-1], lsqb.start_pos)
+
+    # -- PAL
+
+    def assert_block(self, kw, *items):
+        name = None
+        if items[0].type == "TEXT":
+            name = _text(items[0])
+            items = items[1:]
+        parts = items[1:-1]          # drop LBRACE, RBRACE
+        setup: tuple = ()
+        finally_: tuple = ()
+        sequences = []
+        seen_setup = seen_finally = False
+        for part in parts:
+            if type(part) is ast.TestSequence:
+                if seen_finally:
+                    self._report(SYN_TEST_PART_ORDER, "'sequence' after 'finally'", part.pos, 8)
+                sequences.append(part)
+                continue
+            if part.kind == "setup":
+                if seen_setup:
+                    self._report(SYN_TEST_PART_TWICE, "second 'setup' in this test block", part.pos, 5)
+                    setup = setup + part.cases
+                else:
+                    if sequences or seen_finally:
+                        self._report(SYN_TEST_PART_ORDER, "'setup' must come before the sequences", part.pos, 5)
+                    setup = part.cases
+                seen_setup = True
+            else:
+                if seen_finally:
+                    self._report(SYN_TEST_PART_TWICE, "second 'finally' in this test block", part.pos, 7)
+                    finally_ = finally_ + part.cases
+                else:
+                    finally_ = part.cases
+                seen_finally = True
+        if not sequences:
+            self._report(SYN_NO_SEQUENCE, "test block has no 'sequence'", kw.start_pos, 6)
+        return ast.AssertBlock(name, setup, tuple(sequences), finally_, kw.start_pos)
+
+    def setup(self, kw, _lbrace, *cases):
+        return _Part("setup", cases[:-1], kw.start_pos)
+
+    def finally_(self, kw, _lbrace, *cases):
+        return _Part("finally", cases[:-1], kw.start_pos)
+
+    def sequence(self, kw, *items):
+        name = None
+        if items[0].type == "TEXT":
+            name = _text(items[0])
+            items = items[1:]
+        return ast.TestSequence(name, items[1:-1], kw.start_pos)
+
+    def test_case(self, *items):
+        var = None
+        expect = None
+        name = None
+        event = None
+        message = None
+        selectors = []
+        i = 0
+        first = items[0]
+        if first.type == "QNAME":           # VAR <-
+            var = self._simple(first, "test variable")
+            arrow = items[1]
+            i = 2
+        n = len(items)
+        while i < n:
+            item = items[i]
+            t = type(item)
+            if t is ast.Selector:
+                selectors.append(item)
+            elif t is ast.RecordExpr:
+                message = item
+            else:
+                kind = item.type
+                if kind in _EVENTS and event is None:
+                    event = item.value
+                elif kind == "TEXT":
+                    name = _text(item)
+                else:
+                    expect = item.value
+            i += 1
+        if var is not None and event != "execute":
+            self._report(SYN_ARROW_NOT_EXECUTE, f"'{var.text} <-' on a {event} test case", arrow.start_pos, 2)
+        return ast.TestCase(var, expect, name, event, self._selectors_checked(tuple(selectors)), message,
+                            first.start_pos)
+
+    def test_short(self, *items):
+        expect = None
+        name = None
+        i = 0
+        while items[i].type != "QNAME":
+            if items[i].type == "TEXT":
+                name = _text(items[i])
+            else:
+                expect = items[i].value
+            i += 1
+        left, arrow, right, target = items[i:i + 4]
+        message = items[i + 4] if len(items) > i + 4 else None
+        if arrow.type == "RSQUIG":       # client ~> server : request
+            event, src, dst = "request", left, right
+        else:                            # client <~ server : response (server -> client)
+            event, src, dst = "response", right, left
+        selectors = [
+            ast.Selector("src", self._simple(src, "test variable"), src.start_pos),
+            ast.Selector("dst", self._simple(dst, "test variable"), dst.start_pos),
+        ]
+        text = target.value
+        dot = text.rfind(".")
+        if dot < 0:
+            self._report(SYN_SHORTHAND_TARGET, f"'{text}' has no endpoint; write 'endpoint.{text}'",
+                         target.start_pos, len(text))
+            selectors.append(ast.Selector("method", Name(text, target.start_pos), target.start_pos))
+        else:
+            selectors.append(ast.Selector("endpoint", Name(text[:dot], target.start_pos), target.start_pos))
+            mpos = target.start_pos + dot + 1
+            selectors.append(ast.Selector("method", Name(text[dot + 1:], mpos), mpos))
+        return ast.TestCase(None, expect, name, event, tuple(selectors), message, items[0].start_pos,
+                            shorthand=True)
+
+
+# ----------------------------------------------------------------------------- lark tree path
+
+class PslTransformer(Transformer):
+    """A lark Transformer over a :class:`PslBuilder`: turns a lark parse tree of the
+    psl grammar into AST nodes with the same methods the fast driver uses.
+
+    ``parse_psl`` never builds lark trees; this is the reference path used to check
+    the driver (tests) and to parse with lark directly when debugging::
+
+        tree = load_grammar("psl", ("start", "decl")).parser.parse(tokens, start="decl")
+        node = PslTransformer(PslBuilder(source, diags)).transform(tree)
+    """
+
+    def __init__(self, builder: PslBuilder):
+        super().__init__(visit_tokens=False)
+        self._builder = builder
+
+    def __default__(self, data, children, meta):
+        method = getattr(self._builder, data, None)
+        if method is None or data.startswith("_"):
+            return Tree(data, children, meta)
+        return method(*children)
+
+
+# ----------------------------------------------------------------------------- driver
+
+_OPENERS = {"LBRACE": "RBRACE", "LPAR": "RPAR", "LSQB": "RSQB"}
+_CLOSERS = frozenset(_OPENERS.values())
+
+
+class _Tables:
+    """Per-process view of the grammar's LALR table and of its rules.
+
+    * ``actions[state][terminal]``: ``>= 0`` shift to that state, ``< 0`` reduce by
+      rule ``~action``; ``gotos[state][nonterminal]``: state after a reduction.
+    * one callback factory per rule: given a :class:`PslBuilder`, it returns a
+      function of the rule's raw children (all symbols of the expansion) that drops
+      anonymous tokens, splices the children of inlined rules (``_name`` and lark's
+      generated helpers), collapses ``?rule`` with one child, and calls the builder
+      method named after the rule or its alias - exactly what lark's tree builder
+      does, minus the tree.
+    * ``passthrough[k]``: the reduction returns its only child unchanged (a
+      ``?rule`` with one symbol), so recorded programs leave it out.
+    """
+
+    def __init__(self, grammar: Grammar):
+        lark_parser = grammar.parser
+        table = lark_parser.parser.parser.parser.parse_table   # Lark -> frontend -> LALR_Parser -> _Parser
+        self.grammar = grammar
+        self.rules = list(lark_parser.rules)
+        rule_index = {id(rule): k for k, rule in enumerate(self.rules)}
+        nstates = max(table.states) + 1
+        self.actions: list[dict[str, int]] = [{} for _ in range(nstates)]
+        self.gotos: list[dict[str, int]] = [{} for _ in range(nstates)]
+        for state, row in table.states.items():
+            acts = self.actions[state]
+            gotos = self.gotos[state]
+            for sym, (action, arg) in row.items():
+                sym = str(sym)
+                if action is Shift:
+                    (acts if sym.isupper() or sym == "$END" else gotos)[sym] = arg
+                else:
+                    acts[sym] = ~rule_index[id(arg)]
+        self.start_state = table.start_states["decl"]
+        self.end_state = table.end_states["decl"]
+        self.sizes = [len(rule.expansion) for rule in self.rules]
+        self.origins = [str(rule.origin.name) for rule in self.rules]
+        # An inlined rule adds no level to the AST (its children are spliced).
+        self.inlined = [name.startswith("_") for name in self.origins]
+        self.factories, self.passthrough = self._compile(self.rules)
+
+    @staticmethod
+    def _compile(rules):
+        methods = {name for name in vars(PslBuilder) if not name.startswith("_")}
+        factories = []
+        passthrough = []
+        for k, rule in enumerate(rules):
+            keep = [
+                (i, (not sym.is_term) and sym.name.startswith("_"))
+                for i, sym in enumerate(rule.expansion)
+                if not (sym.is_term and sym.filter_out)
+            ]
+            name = str(rule.alias or rule.options.template_source or rule.origin.name)
+            inlined = str(rule.origin.name).startswith("_")
+            expand1 = bool(rule.options.expand1) and not rule.alias
+            has_method = name in methods and not inlined
+            if not inlined and not has_method and not expand1:
+                raise AssertionError(f"psl grammar rule {name!r} has no PslBuilder method")
+            spliced = any(expand for _i, expand in keep)
+            passthrough.append(
+                expand1 and not spliced and len(keep) == 1 and len(rule.expansion) == 1
+            )
+            lines = []
+            if not spliced:
+                items = ", ".join(f"a[{i}]" for i, _e in keep)
+                if inlined:
+                    lines.append(f"return [{items}]")
+                elif expand1 and len(keep) == 1:
+                    lines.append(f"return {items}")
+                else:
+                    lines.append(f"return m({items})")
+            else:
+                lines.append("c = []")
+                for i, expand in keep:
+                    lines.append(f"c.extend(a[{i}])" if expand else f"c.append(a[{i}])")
+                if inlined:
+                    lines.append("return c")
+                elif expand1 and has_method:
+                    lines.append("return c[0] if len(c) == 1 else m(*c)")
+                elif expand1:
+                    lines.append("if len(c) != 1: raise AssertionError(%r)" % name)
+                    lines.append("return c[0]")
+                else:
+                    lines.append("return m(*c)")
+            body = "\n".join("        " + line for line in lines)
+            src = f"def factory(m):\n    def cb(a):\n{body}\n    return cb\n"
+            scope: dict = {}
+            exec(src, scope)  # noqa: S102 - generated from the grammar's own rule table
+            factories.append((scope["factory"], name if has_method else None))
+        return factories, passthrough
+
+    def callbacks_for(self, builder: PslBuilder) -> list:
+        return [factory(getattr(builder, name) if name else None) for factory, name in self.factories]
+
+
+_TABLES: _Tables | None = None
+_TABLES_LOCK = threading.Lock()
+
+
+def _tables() -> _Tables:
+    global _TABLES
+    if _TABLES is None:
+        with _TABLES_LOCK:
+            if _TABLES is None:
+                _TABLES = _Tables(_grammar())
+    return _TABLES
+
+
+class _ParseFailed(Exception):
+    pass
+
+
+def _brackets(types: tuple) -> dict[int, int]:
+    """Index of each opening bracket -> index of its closing bracket.
+
+    Stops at the first mismatched closer (pairs found before it are kept); a
+    bracket that is never closed gets no entry.
+    """
+    close: dict[int, int] = {}
+    stack: list[int] = []
+    openers = _OPENERS
+    closers = _CLOSERS
+    for i, t in enumerate(types):
+        if t in openers:
+            stack.append(i)
+        elif t in closers:
+            if not stack or openers[types[stack[-1]]] != t:
+                break
+            close[stack.pop()] = i
+    return close
+
+
+def _replay(program: tuple, tokens: list, pos: int, callbacks: list, sizes: list) -> list:
+    """Run a recorded program on ``tokens[pos:]``; return the value stack it leaves."""
+    stack: list = []
+    push = stack.append
+    for op in program:
+        if op < 0:
+            if op == -1:
+                push(tokens[pos])
+                pos += 1
+            else:
+                new = pos - op
+                stack.extend(tokens[pos:new])
+                pos = new
+        else:
+            size = sizes[op]
+            if size:
+                args = stack[-size:]
+                del stack[-size:]
+                push(callbacks[op](args))
+            else:
+                push(callbacks[op]([]))
+    return stack
+
+
+def _drive(tables: _Tables, callbacks: list, tokens: list, types: tuple, log: list, groups: dict | None):
+    """Parse one declaration with the LALR automaton; return its AST node.
+
+    Every non-trivial step is appended to ``log``: ``-n`` shifts the next n
+    tokens, ``k >= 0`` reduces by rule k.  With ``groups`` (the bracket-group
+    cache), the steps from an opening bracket to its closing bracket are recorded
+    under the key (state after the opener, token types up to the closer); when that
+    key is seen again the group is replayed instead of parsed: inside a bracket
+    pair no reduction reaches below the opener, so the steps depend on nothing else.
+    Raises _ParseFailed on a syntax error.
+    """
+    actions = tables.actions
+    gotos = tables.gotos
+    sizes = tables.sizes
+    origins = tables.origins
+    passthrough = tables.passthrough
+    end_state = tables.end_state
+    close = _brackets(types) if groups is not None else {}
+    state_stack = [tables.start_state]
+    values: list = []
+    open_groups: list = []
+    floor = 0            # log entries before this index belong to an earlier group boundary
+    n = len(tokens)
+    i = 0
+    ttype = types[0] if n else "$END"
+    while True:
+        action = actions[state_stack[-1]].get(ttype)
+        if action is None:
+            raise _ParseFailed
+        if action >= 0:                                   # shift
+            state_stack.append(action)
+            values.append(tokens[i])
+            if len(log) > floor and log[-1] < 0:
+                log[-1] -= 1
+            else:
+                log.append(-1)
+            if open_groups and open_groups[-1][0] == i:   # closes a recorded group
+                _j, key, start, depth = open_groups.pop()
+                _remember_group(groups, key, tuple(log[start:]), tuple(state_stack[depth:]))
+            j = close.get(i)
+            i += 1
+            if j is not None:                             # opens a group
+                key = (action, types[i:j + 1])
+                entry = groups.get(key)
+                if entry is not None:
+                    program, segment = entry
+                    state_stack.extend(segment)
+                    values.extend(_replay(program, tokens, i, callbacks, sizes))
+                    log.extend(program)
+                    i = j + 1
+                else:
+                    open_groups.append((j, key, len(log), len(state_stack)))
+                floor = len(log)
+            ttype = types[i] if i < n else "$END"
+            continue
+        k = ~action                                       # reduce
+        size = sizes[k]
+        if size:
+            args = values[-size:]
+            del values[-size:]
+            del state_stack[-size:]
+        else:
+            args = []
+        if passthrough[k]:
+            value = args[0]
+        else:
+            log.append(k)
+            value = callbacks[k](args)
+        state = gotos[state_stack[-1]][origins[k]]
+        state_stack.append(state)
+        values.append(value)
+        if state == end_state and i >= n:
+            return value
+
+
+def _depth(program: tuple, tables: _Tables) -> int:
+    """Nesting depth of the node a program builds (inlined helper rules add none)."""
+    sizes = tables.sizes
+    inlined = tables.inlined
+    stack: list[int] = []
+    for op in program:
+        if op < 0:
+            stack.extend([0] * -op)
+        else:
+            size = sizes[op]
+            if size:
+                d = max(stack[-size:])
+                del stack[-size:]
+            else:
+                d = 0
+            stack.append(d if inlined[op] else d + 1)
+    return max(stack) if stack else 0
+
+
+# ----------------------------------------------------------------------------- caches
+#
+# Two bounded caches, both keyed by token *types* (an LALR parse depends on nothing
+# else) and both holding recorded programs, never AST nodes:
+#   _DECLS   whole declarations: type sequence -> (program, too_deep)
+#   _GROUPS  bracket groups: (state after the opener, types up to the closer)
+#            -> (program, LALR states left above the opener)
+# Eviction is first-in first-out once the total number of cached token types
+# passes the limit; each cache may hold up to CACHE_MAX_TOKENS.
+
+class _Bounded:
+    __slots__ = ("data", "tokens", "limit", "hits", "misses", "lock")
+
+    def __init__(self, limit: int):
+        self.data: dict = {}
+        self.tokens = 0
+        self.limit = limit
+        self.hits = 0
+        self.misses = 0
+        self.lock = threading.Lock()
+
+    def put(self, key: tuple, size: int, value) -> None:
+        if size > CACHE_MAX_CHUNK:
+            return
+        with self.lock:
+            data = self.data
+            if key in data:
+                return
+            while data and self.tokens + size > self.limit:
+                old_key = next(iter(data))
+                self.tokens -= data.pop(old_key)[0]
+            data[key] = (size, value)
+            self.tokens += size
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+            self.tokens = 0
+            self.hits = self.misses = 0
+
+
+_DECLS = _Bounded(CACHE_MAX_TOKENS)
+_GROUP_CACHE = _Bounded(CACHE_MAX_TOKENS)
+
+
+class _GroupView:
+    """dict-like front of _GROUP_CACHE used by the driver (get -> (program, states))."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def get(key):
+        hit = _GROUP_CACHE.data.get(key)
+        if hit is None:
+            _GROUP_CACHE.misses += 1
+            return None
+        _GROUP_CACHE.hits += 1
+        return hit[1]
+
+
+_GROUPS = _GroupView()
+
+
+def _remember_group(groups, key: tuple, program: tuple, segment: tuple) -> None:
+    _GROUP_CACHE.put(key, len(key[1]), (program, segment))
+
+
+def clear_cache() -> None:
+    """Forget every recorded declaration and bracket-group shape."""
+    _DECLS.clear()
+    _GROUP_CACHE.clear()
+
+
+def cache_info() -> dict:
+    """Sizes and hit counts of the two shape caches (for benchmarks and tests)."""
+    return {
+        "entries": len(_DECLS.data), "tokens": _DECLS.tokens, "hits": _DECLS.hits, "misses": _DECLS.misses,
+        "group_entries": len(_GROUP_CACHE.data), "group_tokens": _GROUP_CACHE.tokens,
+        "group_hits": _GROUP_CACHE.hits, "group_misses": _GROUP_CACHE.misses,
+    }
+
+
+# ----------------------------------------------------------------------------- entry point
+
+_types_of = attrgetter("type")
+_NAME_AFTER = frozenset({"EQUAL", "EDL"})
+
+
+def _merge_split_names(chunks: list[list[Token]], text: str) -> list[list[Token]]:
+    """Undo cuts made at a starter keyword used as a name on the same line.
+
+    ``request endpoint=security {`` or ``audit default = error 0``: the keyword
+    follows '=' (or ``use EDL``) on the same line, so it is a name, not the start of
+    the next declaration.
+    """
+    out: list[list[Token]] = []
+    for chunk in chunks:
+        if out:
+            prev_last = out[-1][-1]
+            if prev_last.type in _NAME_AFTER and "\n" not in text[prev_last.start_pos:chunk[0].start_pos]:
+                out[-1] = out[-1] + chunk
+                continue
+        out.append(chunk)
+    return out
+
+
+def parse_psl(source: SourceText, diags: Diagnostics, *, use_cache: bool = True) -> ast.PslFile:
+    """Parse one PSL file; problems become diagnostics, never exceptions.
+
+    Returns a :class:`PslFile` holding every declaration that parsed, in file order
+    (a declaration with a syntax error is reported once and left out).
+    ``use_cache=False`` parses every declaration with the LALR automaton instead of
+    replaying recorded shapes (same result, slower; for tests and benchmarks).
+    """
+    tables = _tables()
+    grammar = tables.grammar
+    tokens = lex(grammar, source, diags)
+    if not tokens:
+        return ast.PslFile(source, ())
+    chunks = _merge_split_names(split_declarations(tokens, STARTERS), source.text)
+    builder = PslBuilder(source, diags)
+    callbacks = tables.callbacks_for(builder)
+    sizes = tables.sizes
+    decls: list[Any] = []
+    append = decls.append
+    cache = _DECLS.data if use_cache else None
+    groups = _GROUPS if use_cache else None
+    items = diags.items
+    for chunk in chunks:
+        types = tuple(map(_types_of, chunk))
+        if cache is not None:
+            hit = cache.get(types)
+            if hit is not None:
+                _DECLS.hits += 1
+                program, too_deep = hit[1]
+                if too_deep:
+                    _report_too_deep(chunk, source, diags)
+                else:
+                    append(_replay(program, chunk, 0, callbacks, sizes)[-1])
+                continue
+            _DECLS.misses += 1
+        mark = len(items)
+        log: list[int] = []
+        try:
+            value = _drive(tables, callbacks, chunk, types, log, groups)
+        except _ParseFailed:
+            del items[mark:]          # checks reported by half-built nodes
+            _report_syntax_error(grammar, chunk, source, diags, builder)
+            continue
+        program = tuple(log)
+        too_deep = _depth(program, tables) > MAX_DEPTH
+        if cache is not None:
+            _DECLS.put(types, len(types), (program, too_deep))
+        if too_deep:
+            del items[mark:]
+            _report_too_deep(chunk, source, diags)
+            continue
+        append(value)
+    return ast.PslFile(source, tuple(decls))
+
+
+def _report_too_deep(chunk: list[Token], source: SourceText, diags: Diagnostics) -> None:
+    diags.add(SYN_TOO_DEEP, f"{_describe(chunk)} nested more than {MAX_DEPTH} levels deep",
+              source.span(chunk[0].start_pos))
+
+
+def _report_syntax_error(grammar: Grammar, chunk, source, diags, builder) -> None:
+    tree = parse_tokens(grammar, chunk, source, diags, start="decl", what=_describe(chunk))
+    if tree is not None:  # pragma: no cover - same table as the driver: cannot happen
+        raise AssertionError("PSL driver and lark disagree on a declaration")

@@ -1,0 +1,27 @@
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+
+
+def read_defines(model: Path) -> dict[str, str]:
+    """-D values a model's README command passes (models/<name>/defines.txt, NAME=VALUE lines)."""
+    f = model / "defines.txt"
+    out: dict[str, str] = {}
+    if f.is_file():
+        for line in f.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                out[k.strip()] = v.strip()
+    return out
+
+
+MODEL_DIRS = sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []
+
+
+@pytest.fixture(params=MODEL_DIRS, ids=lambda p: p.name)
+def model_dir(request) -> Path:
+    return request.param
