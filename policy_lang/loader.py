@@ -86,6 +86,17 @@ class LoadOptions:
     defines: Mapping[str, str] = field(default_factory=dict)
     sdk_dirs: tuple[Path, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Accept plain strings from callers: LoadOptions(init="init.yaml", include_dirs=["x"]).
+        if self.init is not None and not isinstance(self.init, Path):
+            object.__setattr__(self, "init", Path(self.init))
+        for name in ("include_dirs", "sdk_dirs"):
+            value = getattr(self, name)
+            if isinstance(value, (str, Path)):
+                value = (value,)
+            object.__setattr__(self, name, tuple(Path(p) for p in value))
+        object.__setattr__(self, "defines", dict(self.defines))
+
 
 @dataclass
 class LoadedFile:

@@ -50,10 +50,6 @@ CMP_COMPONENT_CYCLE = define_code(
     "CMP005", "error", "component contains itself",
     "a component cannot be nested inside itself, directly or through others",
 )
-CMP_DUPLICATE_ENDPOINT = define_code(
-    "CMP006", "error", "two endpoints with the same qualified name",
-    "rename one endpoint or component instance",
-)
 CMP_NO_INTERFACE = define_code(
     "CMP007", "error", "IDL package defines no interface",
     "an endpoint or security interface must name a package with an `interface { }` block",
@@ -318,12 +314,13 @@ class Resolver:
         def add(qname: str, iface_name: ast.Name, src: SourceText) -> None:
             at2 = src.span(iface_name.pos)
             if qname in seen:
-                self.diags.add(CMP_DUPLICATE_ENDPOINT, f"{name} has two endpoints named {qname}", at2)
-                return
+                return  # the parser already reported the duplicate name (SYN206)
             seen[qname] = at2
             iface = self.interface(iface_name.text, at2)
-            if iface is not None:
-                endpoints.append(Endpoint(qname, iface, len(endpoints), at2))
+            if iface is None:
+                # Keep the slot so that later endpoints keep their RIIDs.
+                iface = InterfaceDef(name=iface_name.text, methods=(), span=at2)
+            endpoints.append(Endpoint(qname, iface, len(endpoints), at2))
 
         for ep in edl.endpoints:
             add(ep.name.text, ep.interface, edl.source)
@@ -404,8 +401,10 @@ class Resolver:
                 continue
             name = d.name.text
             at = src.span(d.name.pos)
-            if name in self.objects and not self.objects[name].builtin:
-                self.diags.add(PSL_DUPLICATE_OBJECT, f"policy object {name} is declared twice", at)
+            if name in self.objects:
+                what = "is created by `use " + ml.MODELS[self.objects[name].model].include + "._`" \
+                    if self.objects[name].builtin else "is declared twice"
+                self.diags.add(PSL_DUPLICATE_OBJECT, f"policy object {name} {what}", at)
                 continue
             model = ml.MODELS.get(d.model.text)
             if model is None:
@@ -590,7 +589,13 @@ class Resolver:
         lands on the value that is wrong (an unknown method, not its good endpoint).
         """
         targets, opaque = self.targets(event, sel)
-        if opaque or event == "execute" or targets:
+        if event == "execute":
+            for s in sels:
+                if s.key == "method" and s.value.text != "main":
+                    self.diags.add(PSL_UNKNOWN_METHOD, f"execute events have one method, main (of {EXECUTE_INTERFACE}), not {s.value.text}",
+                                   src.span(s.value.pos, s.value.pos + len(s.value.text)))
+            return targets, opaque
+        if opaque or targets:
             return targets, opaque
         reported = False
         for s in sels:
@@ -629,6 +634,8 @@ class Resolver:
         if event == "execute":
             return (), False
         if event == "security":
+            if sel.src and sel.src not in self.classes:
+                return (), True
             names = [sel.src] if sel.src else list(self.classes)
             out: list[Target] = []
             opaque = False
@@ -645,6 +652,8 @@ class Resolver:
                         out.append(Target(c.name, None, iface.name, m))
             return tuple(out), opaque
         server = sel.dst if event == "request" else sel.src
+        if server and server not in self.classes:
+            return (), True  # already reported as undeclared; nothing more can be checked
         names = [server] if server else list(self.classes)
         out = []
         opaque = False
@@ -736,10 +745,12 @@ class Resolver:
         if kind[0] == "flow" and isinstance(kind[1], list) and case.value not in kind[1]:
             self.diags.add(PSL_BAD_CASE, f"{case.value!r} is not a state of this Flow object ({', '.join(kind[1])})", src.span(case.pos))
         if kind[0] == "regex" and isinstance(case.value, str):
-            try:
-                re.compile(case.value)
-            except re.error as exc:
-                self.diags.add(SOL_BAD_REGEX, f"pattern {case.value!r}: {exc}", src.span(case.pos))
+            self._check_pattern(case.value, src.span(case.pos))
+
+    def _check_pattern(self, pattern: str, at: Span) -> None:
+        problem = regex_problem(pattern)
+        if problem:
+            self.diags.add(SOL_BAD_REGEX, f"pattern {pattern!r}: {problem}", at)
 
     def call(self, c: ast.Call, ctx: _Ctx):
         src = ctx.source
@@ -774,6 +785,11 @@ class Resolver:
             self.expr(c.arg, ctx)
             return None
         self.check_arg(obj, sig, c.arg, ctx)
+        if model.name == "Regex" and method == "match" and isinstance(c.arg, ast.RecordExpr):
+            for f in c.arg.fields:
+                if isinstance(f.key, ast.Name) and f.key.text == "pattern" and isinstance(f.value, ast.Lit) \
+                        and isinstance(f.value.value, str):
+                    self._check_pattern(f.value.value, src.span(f.value.pos))
         return obj, model, sig
 
     def check_arg(self, obj: str, sig: ml.MethodSig, arg: ast.Expr, ctx: _Ctx) -> None:
@@ -900,7 +916,7 @@ class Resolver:
         for ent in init.entities:
             cls = self.classes.get(ent.name)
             if cls is None:
-                self.ensure_class(ent.name, ent.name, ent.span)
+                self.ensure_class(ent.name, ent.name, ent.name_span or ent.span)
             instances.append(Instance(ent.task, ent.name, ent.path, ent.args, ent.env, ent.span))
         tasks = {i.task: i for i in instances}
         channels = []
@@ -909,7 +925,7 @@ class Resolver:
                 server = tasks.get(con.target)
                 if server is None:
                     close = _closest(con.target, tasks)
-                    self.diags.add(SOL_UNKNOWN_TARGET, f"connection {con.id}: no task named {con.target}", con.span,
+                    self.diags.add(SOL_UNKNOWN_TARGET, f"connection {con.id}: no task named {con.target}", con.target_span or con.span,
                                    hint=f"did you mean {close}?" if close else None)
                     continue
                 scls = self.classes.get(server.cls)
@@ -976,6 +992,17 @@ class Resolver:
         if name != EXECUTE_INTERFACE:
             self.interface(name, src.span(d.interface.pos))
         return name
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why a pattern does not compile (Python's dialect, the closest we have), or None."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    except (OverflowError, RecursionError, ValueError) as exc:
+        return f"pattern too large or too deeply nested ({type(exc).__name__})"
+    return None
 
 
 def ml_warning():

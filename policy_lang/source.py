@@ -135,9 +135,10 @@ def read_text(path: Path, diags: Diagnostics, shown: str | None = None, at: Span
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        prefix = data[: exc.start]
+        raw = exc.object  # without the BOM, which utf-8-sig strips before decoding
+        prefix = raw[: exc.start]
         line = prefix.count(b"\n") + 1
-        col = exc.start - (prefix.rfind(b"\n") + 1) + 1
-        diags.add(SRC_DECODE, f"{shown} is not valid UTF-8 (byte 0x{data[exc.start]:02x})", Span(shown, line, col))
+        col = len(prefix[prefix.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+        diags.add(SRC_DECODE, f"{shown} is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", Span(shown, line, col))
         return None
     return text.replace("\r\n", "\n").replace("\r", "\n")

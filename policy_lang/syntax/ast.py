@@ -548,6 +548,7 @@ class InitConnection:
     span: Span
     id_var: str | None = None
     id_include: str | None = None
+    target_span: Span | None = None   # the `target` value, for "no such task" reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +561,7 @@ class InitEntity:
     connections: tuple[InitConnection, ...]
     span: Span
     task_given: bool = True
+    name_span: Span | None = None      # the `name` value, for "no such class" reports
 
 
 @dataclass(frozen=True, eq=False)

@@ -463,6 +463,7 @@ class _Reader:
             connections=conns,
             span=self.span(node),
             task_given=task is not None,
+            name_span=self.span(items["name"][1]),
         )
 
     def args(self, node: Node) -> tuple[str, ...]:
@@ -544,7 +545,8 @@ class _Reader:
                 ident = self.string(inode, "'id'")
         if target is None or ident is None:
             return None
-        return InitConnection(target=target, id=ident, span=self.span(node), id_var=var, id_include=include)
+        return InitConnection(target=target, id=ident, span=self.span(node), id_var=var, id_include=include,
+                              target_span=self.span(items["target"][1]))
 
     def id_macro(self, node: MappingNode) -> tuple[str | None, str | None]:
         items = self.mapping(node, "a channel id")

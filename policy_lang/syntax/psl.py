@@ -45,7 +45,12 @@ still clear.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import gc
 import threading
+from array import array
+from collections import OrderedDict
 from operator import attrgetter
 from typing import Any
 
@@ -126,8 +131,9 @@ STARTERS = frozenset({
 })
 
 MAX_DEPTH = 200
-CACHE_MAX_TOKENS = 1_000_000      # total length of all cached token-type sequences
+CACHE_MAX_TOKENS = 4_000_000      # per cache: key length + program length of all entries
 CACHE_MAX_CHUNK = 5_000           # longer declarations are never cached
+CACHE_MAX_GROUP = 400             # longer bracket groups are never cached
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 
@@ -196,8 +202,72 @@ Lit = ast.Lit
 Name = ast.Name
 Ref = ast.Ref
 BinOp = ast.BinOp
-UnOp = ast.UnOp
-Call = ast.Call
+
+
+def _fast_constructor(cls):
+    """A constructor equivalent to ``cls(...)`` for a frozen slotted dataclass.
+
+    The generated ``__init__`` of a frozen dataclass sets each field through
+    ``object.__setattr__``; setting the slots through their descriptors gives the
+    same object at about half the cost, which matters for the hundreds of
+    thousands of nodes of a large policy.  Falls back to ``cls`` itself for any
+    class with ``__post_init__``, default factories or no slots.
+    """
+    fields = dataclasses.fields(cls)
+    if (
+        "__slots__" not in vars(cls)
+        or hasattr(cls, "__post_init__")
+        or any(not f.init or f.default_factory is not dataclasses.MISSING for f in fields)
+    ):
+        return cls
+    env: dict = {"_new": object.__new__, "_cls": cls}
+    params = []
+    body = ["    o = _new(_cls)"]
+    for f in fields:
+        env[f"_set_{f.name}"] = vars(cls)[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            env[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        body.append(f"    _set_{f.name}(o, {f.name})")
+    exec(f"def make({', '.join(params)}):\n" + "\n".join(body) + "\n    return o\n", env)  # noqa: S102
+    return env["make"]
+
+
+_AssertBlock = _fast_constructor(ast.AssertBlock)
+_AuditDefault = _fast_constructor(ast.AuditDefault)
+_AuditProfile = _fast_constructor(ast.AuditProfile)
+_BinOp = _fast_constructor(ast.BinOp)
+_Binding = _fast_constructor(ast.Binding)
+_Call = _fast_constructor(ast.Call)
+_Choice = _fast_constructor(ast.Choice)
+_ChoiceArm = _fast_constructor(ast.ChoiceArm)
+_ExecuteDecl = _fast_constructor(ast.ExecuteDecl)
+_FieldAccess = _fast_constructor(ast.FieldAccess)
+_IndexExpr = _fast_constructor(ast.IndexExpr)
+_ListExpr = _fast_constructor(ast.ListExpr)
+_Lit = _fast_constructor(ast.Lit)
+_LitType = _fast_constructor(ast.LitType)
+_Match = _fast_constructor(ast.Match)
+_Name = _fast_constructor(ast.Name)
+_PolicyObject = _fast_constructor(ast.PolicyObject)
+_RecordExpr = _fast_constructor(ast.RecordExpr)
+_RecordField = _fast_constructor(ast.RecordField)
+_RecordType = _fast_constructor(ast.RecordType)
+_Ref = _fast_constructor(ast.Ref)
+_Selector = _fast_constructor(ast.Selector)
+_TaskClassDecl = _fast_constructor(ast.TaskClassDecl)
+_TestCase = _fast_constructor(ast.TestCase)
+_TestSequence = _fast_constructor(ast.TestSequence)
+_TupleType = _fast_constructor(ast.TupleType)
+_TypeDecl = _fast_constructor(ast.TypeDecl)
+_TypeName = _fast_constructor(ast.TypeName)
+_UnOp = _fast_constructor(ast.UnOp)
+_UnionType = _fast_constructor(ast.UnionType)
+_UseEdl = _fast_constructor(ast.UseEdl)
+_UsePsl = _fast_constructor(ast.UsePsl)
+_PslFile = ast.PslFile
 
 
 class PslBuilder:
@@ -222,7 +292,7 @@ class PslBuilder:
         text = tok.value
         if "." in text:
             self._report(SYN_SIMPLE_NAME, f"{what} '{text}' must be a single word", tok.start_pos, len(text))
-        return Name(text, tok.start_pos)
+        return _Name(text, tok.start_pos)
 
     def _int(self, tok: Token, negative: bool = False, pos: int | None = None) -> Lit:
         text = tok.value
@@ -232,7 +302,7 @@ class PslBuilder:
         if value > _INT_MAX or value < _INT_MIN:
             self._report(SYN_INT_RANGE, f"integer literal {'-' if negative else ''}{text} does not fit in 64 bits",
                          tok.start_pos, len(text))
-        return Lit("int", value, tok.start_pos if pos is None else pos)
+        return _Lit("int", value, tok.start_pos if pos is None else pos)
 
     def _selectors_checked(self, selectors: tuple) -> tuple:
         if len(selectors) > 1:
@@ -249,7 +319,7 @@ class PslBuilder:
         return list(decls)
 
     def execute_decl(self, kw, iface):
-        return ast.ExecuteDecl(Name(iface.value, iface.start_pos), kw.start_pos)
+        return _ExecuteDecl(_Name(iface.value, iface.start_pos), kw.start_pos)
 
     def use_psl(self, kw, path):
         text = path.value
@@ -258,7 +328,7 @@ class PslBuilder:
         else:
             self._report(SYN_USE_PATH, f"'use {text}' does not end with '._'; write 'use {text}._'",
                          path.start_pos, len(path.value))
-        return ast.UsePsl(Name(text, path.start_pos), kw.start_pos)
+        return _UsePsl(_Name(text, path.start_pos), kw.start_pos)
 
     def use_edl(self, kw, _edl, cls):
         text = cls.value
@@ -266,13 +336,13 @@ class PslBuilder:
             self._report(SYN_USE_EDL_PATH, f"'use EDL {text}' names a class; drop the trailing '._'",
                          cls.start_pos, len(text))
             text = text[:-2]
-        return ast.UseEdl(Name(text, cls.start_pos), kw.start_pos)
+        return _UseEdl(_Name(text, cls.start_pos), kw.start_pos)
 
     def task_class(self, kw, _class, alias, edl):
-        return ast.TaskClassDecl(Name(alias.value, alias.start_pos), Name(edl.value, edl.start_pos), kw.start_pos)
+        return _TaskClassDecl(_Name(alias.value, alias.start_pos), _Name(edl.value, edl.start_pos), kw.start_pos)
 
     def type_decl(self, kw, name, type_):
-        return ast.TypeDecl(self._simple(name, "type name"), type_, kw.start_pos)
+        return _TypeDecl(self._simple(name, "type name"), type_, kw.start_pos)
 
     def config_item(self, kw, expr):
         return _Config(expr, kw.start_pos)
@@ -288,25 +358,25 @@ class PslBuilder:
                     self._report(SYN_CONFIG_TWICE, "second 'config' in this policy object", item.pos, 6)
                 else:
                     config = item.expr
-        return ast.PolicyObject(
-            self._simple(name, "policy object name"), Name(model.value, model.start_pos),
+        return _PolicyObject(
+            self._simple(name, "policy object name"), _Name(model.value, model.start_pos),
             tuple(types), config, kw.start_pos,
         )
 
     def audit_profile(self, kw, _profile, name, levels):
-        return ast.AuditProfile(self._simple(name, "audit profile name"), levels, kw.start_pos)
+        return _AuditProfile(self._simple(name, "audit profile name"), levels, kw.start_pos)
 
     def audit_default(self, kw, _default, profile, level):
-        return ast.AuditDefault(self._simple(profile, "audit profile name"), self._int(level).value, kw.start_pos)
+        return _AuditDefault(self._simple(profile, "audit profile name"), self._int(level).value, kw.start_pos)
 
     # -- bindings
 
     def binding(self, event, *rest):
         audit, body = rest[-1]
-        return ast.Binding(event.value, self._selectors_checked(rest[:-1]), audit, body, event.start_pos)
+        return _Binding(event.value, self._selectors_checked(rest[:-1]), audit, body, event.start_pos)
 
     def selector(self, key, value):
-        return ast.Selector(key.value, Name(value.value, value.start_pos), key.start_pos)
+        return _Selector(key.value, _Name(value.value, value.start_pos), key.start_pos)
 
     def body(self, _lbrace, *items):
         # items: [audit Name] stmt* RBRACE
@@ -322,7 +392,7 @@ class PslBuilder:
 
     def match(self, kw, *rest):
         audit, body = rest[-1]
-        return ast.Match(self._selectors_checked(rest[:-1]), audit, body, kw.start_pos)
+        return _Match(self._selectors_checked(rest[:-1]), audit, body, kw.start_pos)
 
     def paren_expr(self, _lpar, expr, _rpar):
         return expr
@@ -336,7 +406,7 @@ class PslBuilder:
         defaults = [arm for arm in arms if arm.case is None]
         for arm in defaults[1:]:
             self._report(SYN_DEFAULT_ARM_TWICE, "second default arm '_' in this choice", arm.pos, 1)
-        return ast.Choice(expr, audit, arms, kw.start_pos)
+        return _Choice(expr, audit, arms, kw.start_pos)
 
     def arm(self, *items):
         first = items[0]
@@ -348,17 +418,17 @@ class PslBuilder:
             if kind == "UNDERSCORE":
                 case = None
             elif kind == "TEXT":
-                case = Lit("text", _text(first), first.start_pos)
+                case = _Lit("text", _text(first), first.start_pos)
             elif kind == "INT":
                 case = self._int(first)
             else:
-                case = Lit("bool", kind == "TRUE", first.start_pos)
+                case = _Lit("bool", kind == "TRUE", first.start_pos)
             rest = items[1:]
         if len(rest) == 1 and type(rest[0]) is tuple:
             body = rest[0]
         else:
             body = rest
-        return ast.ChoiceArm(case, body, first.start_pos)
+        return _ChoiceArm(case, body, first.start_pos)
 
     # -- calls
 
@@ -368,30 +438,30 @@ class PslBuilder:
         dot = text.rfind(".")
         pos = tok.start_pos
         if dot < 0:
-            return None, Name(text, pos)
-        return Name(text[:dot], pos), Name(text[dot + 1:], pos + dot + 1)
+            return None, _Name(text, pos)
+        return _Name(text[:dot], pos), _Name(text[dot + 1:], pos + dot + 1)
 
     def call_paren(self, callee, _lpar, expr, _rpar):
         obj, method = self._split_callee(callee)
-        return Call(obj, method, expr, True, callee.start_pos)
+        return _Call(obj, method, expr, True, callee.start_pos)
 
     def call_unit(self, callee, lpar, _rpar):
         obj, method = self._split_callee(callee)
-        return Call(obj, method, Lit("unit", None, lpar.start_pos), True, callee.start_pos)
+        return _Call(obj, method, _Lit("unit", None, lpar.start_pos), True, callee.start_pos)
 
     def call_bare(self, callee, arg):
         obj, method = self._split_callee(callee)
-        return Call(obj, method, arg, False, callee.start_pos)
+        return _Call(obj, method, arg, False, callee.start_pos)
 
     # -- expressions
 
     def binop(self, left, op, right):
-        return BinOp(op.value, left, right, left.pos)
+        return _BinOp(op.value, left, right, left.pos)
 
     def lt_neg(self, left, arrow, right):
         # `x <-1` is lexed as x, '<-', 1: it means x < -1 (and `x <~y` means x < ~y).
         op = "-" if arrow.value == "<-" else "~"
-        return BinOp("<", left, self._prefix_leftmost(op, right, arrow.start_pos + 1), left.pos)
+        return _BinOp("<", left, self._prefix_leftmost(op, right, arrow.start_pos + 1), left.pos)
 
     def _prefix_leftmost(self, op, expr, pos):
         """Apply unary ``op`` to the leftmost operand of a binary-operator tree."""
@@ -402,49 +472,49 @@ class PslBuilder:
             node = node.left
         node = self._unary(op, node, pos)
         for parent in reversed(spine):
-            node = BinOp(parent.op, node, parent.right, node.pos)
+            node = _BinOp(parent.op, node, parent.right, node.pos)
         return node
 
     @staticmethod
     def _unary(op, operand, pos):
         if op == "-" and type(operand) is Lit and operand.kind == "int":
-            return Lit("int", -operand.value, pos)
-        return UnOp(op, operand, pos)
+            return _Lit("int", -operand.value, pos)
+        return _UnOp(op, operand, pos)
 
     def unop(self, op, operand):
         return self._unary(op.value, operand, op.start_pos)
 
     def index(self, base, _dot, _lsqb, index, _rsqb):
-        return ast.IndexExpr(base, index, base.pos)
+        return _IndexExpr(base, index, base.pos)
 
     def attr(self, base, _dot, name):
         parts = name.value.split(".")
         if type(base) is Ref:
-            return Ref(base.path + tuple(parts), base.pos)
+            return _Ref(base.path + tuple(parts), base.pos)
         for part in parts:
-            base = ast.FieldAccess(base, part, base.pos)
+            base = _FieldAccess(base, part, base.pos)
         return base
 
     def paren(self, _lpar, expr, _rpar):
         return expr
 
     def unit(self, lpar, _rpar):
-        return Lit("unit", None, lpar.start_pos)
+        return _Lit("unit", None, lpar.start_pos)
 
     def ref(self, tok):
-        return Ref(tuple(tok.value.split(".")), tok.start_pos)
+        return _Ref(tuple(tok.value.split(".")), tok.start_pos)
 
     def int_lit(self, tok):
         return self._int(tok)
 
     def text_lit(self, tok):
-        return Lit("text", tok.value[1:-1], tok.start_pos)
+        return _Lit("text", tok.value[1:-1], tok.start_pos)
 
     def bool_lit(self, tok):
-        return Lit("bool", tok.type == "TRUE", tok.start_pos)
+        return _Lit("bool", tok.type == "TRUE", tok.start_pos)
 
     def list(self, lsqb, *items):
-        return ast.ListExpr(items[:-1], lsqb.start_pos)
+        return _ListExpr(items[:-1], lsqb.start_pos)
 
     def record(self, lbrace, *items):
         fields = items[:-1]
@@ -457,31 +527,31 @@ class PslBuilder:
                     shown = key.text if type(key) is Name else repr(key.value)
                     self._report(SYN_DUPLICATE_KEY, f"key {shown} appears twice in this record", f.pos)
                 seen.add(k)
-        return ast.RecordExpr(fields, lbrace.start_pos)
+        return _RecordExpr(fields, lbrace.start_pos)
 
     def rfield(self, key, value):
         kind = key.type
         if kind in _LIT_KEY_TYPES:
             if kind == "TEXT":
-                k = Lit("text", key.value[1:-1], key.start_pos)
+                k = _Lit("text", key.value[1:-1], key.start_pos)
             elif kind == "INT":
                 k = self._int(key)
             else:
-                k = Lit("bool", kind == "TRUE", key.start_pos)
+                k = _Lit("bool", kind == "TRUE", key.start_pos)
         else:
             k = self._simple(key, "record key")
-        return ast.RecordField(k, value, key.start_pos)
+        return _RecordField(k, value, key.start_pos)
 
     # -- types
 
     def union_type(self, *members):
-        return ast.UnionType(members, members[0].pos)
+        return _UnionType(members, members[0].pos)
 
     def type_name(self, tok):
-        return ast.TypeName(Name(tok.value, tok.start_pos), (), tok.start_pos)
+        return _TypeName(_Name(tok.value, tok.start_pos), (), tok.start_pos)
 
     def type_app(self, tok, *args):
-        return ast.TypeName(Name(tok.value, tok.start_pos), args, tok.start_pos)
+        return _TypeName(_Name(tok.value, tok.start_pos), args, tok.start_pos)
 
     def lit_type(self, *toks):
         first = toks[0]
@@ -491,22 +561,22 @@ class PslBuilder:
         elif kind == "INT":
             lit = self._int(first)
         elif kind == "TEXT":
-            lit = Lit("text", first.value[1:-1], first.start_pos)
+            lit = _Lit("text", first.value[1:-1], first.start_pos)
         else:
-            lit = Lit("bool", kind == "TRUE", first.start_pos)
-        return ast.LitType(lit, first.start_pos)
+            lit = _Lit("bool", kind == "TRUE", first.start_pos)
+        return _LitType(lit, first.start_pos)
 
     def unit_type(self, lpar, _rpar):
-        return ast.LitType(Lit("unit", None, lpar.start_pos), lpar.start_pos)
+        return _LitType(_Lit("unit", None, lpar.start_pos), lpar.start_pos)
 
     def record_type(self, lbrace, *items):
-        return ast.RecordType(items[:-1], lbrace.start_pos)
+        return _RecordType(items[:-1], lbrace.start_pos)
 
     def type_field(self, name, type_):
         return (self._simple(name, "record field"), type_)
 
     def tuple_type(self, lsqb, *items):
-        return ast.TupleType(items[:-1], lsqb.start_pos)
+        return _TupleType(items[:-1], lsqb.start_pos)
 
     # -- PAL
 
@@ -544,7 +614,7 @@ class PslBuilder:
                 seen_finally = True
         if not sequences:
             self._report(SYN_NO_SEQUENCE, "test block has no 'sequence'", kw.start_pos, 6)
-        return ast.AssertBlock(name, setup, tuple(sequences), finally_, kw.start_pos)
+        return _AssertBlock(name, setup, tuple(sequences), finally_, kw.start_pos)
 
     def setup(self, kw, _lbrace, *cases):
         return _Part("setup", cases[:-1], kw.start_pos)
@@ -557,7 +627,7 @@ class PslBuilder:
         if items[0].type == "TEXT":
             name = _text(items[0])
             items = items[1:]
-        return ast.TestSequence(name, items[1:-1], kw.start_pos)
+        return _TestSequence(name, items[1:-1], kw.start_pos)
 
     def test_case(self, *items):
         var = None
@@ -591,7 +661,7 @@ class PslBuilder:
             i += 1
         if var is not None and event != "execute":
             self._report(SYN_ARROW_NOT_EXECUTE, f"'{var.text} <-' on a {event} test case", arrow.start_pos, 2)
-        return ast.TestCase(var, expect, name, event, self._selectors_checked(tuple(selectors)), message,
+        return _TestCase(var, expect, name, event, self._selectors_checked(tuple(selectors)), message,
                             first.start_pos)
 
     def test_short(self, *items):
@@ -611,20 +681,20 @@ class PslBuilder:
         else:                            # client <~ server : response (server -> client)
             event, src, dst = "response", right, left
         selectors = [
-            ast.Selector("src", self._simple(src, "test variable"), src.start_pos),
-            ast.Selector("dst", self._simple(dst, "test variable"), dst.start_pos),
+            _Selector("src", self._simple(src, "test variable"), src.start_pos),
+            _Selector("dst", self._simple(dst, "test variable"), dst.start_pos),
         ]
         text = target.value
         dot = text.rfind(".")
         if dot < 0:
             self._report(SYN_SHORTHAND_TARGET, f"'{text}' has no endpoint; write 'endpoint.{text}'",
                          target.start_pos, len(text))
-            selectors.append(ast.Selector("method", Name(text, target.start_pos), target.start_pos))
+            selectors.append(_Selector("method", _Name(text, target.start_pos), target.start_pos))
         else:
-            selectors.append(ast.Selector("endpoint", Name(text[:dot], target.start_pos), target.start_pos))
+            selectors.append(_Selector("endpoint", _Name(text[:dot], target.start_pos), target.start_pos))
             mpos = target.start_pos + dot + 1
-            selectors.append(ast.Selector("method", Name(text[dot + 1:], mpos), mpos))
-        return ast.TestCase(None, expect, name, event, tuple(selectors), message, items[0].start_pos,
+            selectors.append(_Selector("method", _Name(text[dot + 1:], mpos), mpos))
+        return _TestCase(None, expect, name, event, tuple(selectors), message, items[0].start_pos,
                             shorthand=True)
 
 
@@ -658,19 +728,30 @@ _OPENERS = {"LBRACE": "RBRACE", "LPAR": "RPAR", "LSQB": "RSQB"}
 _CLOSERS = frozenset(_OPENERS.values())
 
 
+class _Codes(dict):
+    """Terminal name -> byte code; a type the grammar does not know maps to 255."""
+
+    def __missing__(self, key):
+        return 255
+
+
 class _Tables:
     """Per-process view of the grammar's LALR table and of its rules.
 
-    * ``actions[state][terminal]``: ``>= 0`` shift to that state, ``< 0`` reduce by
-      rule ``~action``; ``gotos[state][nonterminal]``: state after a reduction.
+    * terminals are numbered (``codes``; ``$END`` is 0) so that a declaration's
+      token types fit in a ``bytes`` object: compact cache keys, fast slicing;
+    * ``actions[state][code]``: None (syntax error), ``>= 0`` shift to that state,
+      ``< 0`` reduce by rule ``~action``; ``gotos[state][nonterminal]``: the state
+      after a reduction;
     * one callback factory per rule: given a :class:`PslBuilder`, it returns a
       function of the rule's raw children (all symbols of the expansion) that drops
       anonymous tokens, splices the children of inlined rules (``_name`` and lark's
       generated helpers), collapses ``?rule`` with one child, and calls the builder
       method named after the rule or its alias - exactly what lark's tree builder
-      does, minus the tree.
+      does, minus the tree;
     * ``passthrough[k]``: the reduction returns its only child unchanged (a
-      ``?rule`` with one symbol), so recorded programs leave it out.
+      ``?rule`` with one symbol, or an inlined rule that always yields one child),
+      so recorded programs leave it out.
     """
 
     def __init__(self, grammar: Grammar):
@@ -679,18 +760,30 @@ class _Tables:
         self.grammar = grammar
         self.rules = list(lark_parser.rules)
         rule_index = {id(rule): k for k, rule in enumerate(self.rules)}
+        names = sorted({str(t.name) for t in lark_parser.terminals})
+        self.codes = _Codes({"$END": 0})
+        for name in names:
+            self.codes[name] = len(self.codes)
+        if len(self.codes) > 255:  # pragma: no cover - the grammar has about 70
+            raise AssertionError("too many terminals for byte codes")
         nstates = max(table.states) + 1
-        self.actions: list[dict[str, int]] = [{} for _ in range(nstates)]
+        width = 256                          # code 255: a type the grammar does not know
+        self.actions: list[list] = [[None] * width for _ in range(nstates)]
         self.gotos: list[dict[str, int]] = [{} for _ in range(nstates)]
         for state, row in table.states.items():
             acts = self.actions[state]
             gotos = self.gotos[state]
             for sym, (action, arg) in row.items():
                 sym = str(sym)
-                if action is Shift:
-                    (acts if sym.isupper() or sym == "$END" else gotos)[sym] = arg
+                code = self.codes.get(sym)
+                if code is None:
+                    gotos[sym] = arg
+                elif action is Shift:
+                    acts[code] = arg
                 else:
-                    acts[sym] = ~rule_index[id(arg)]
+                    acts[code] = ~rule_index[id(arg)]
+        self.bracket_pairs = {self.codes[o]: self.codes[c] for o, c in _OPENERS.items()}
+        self.has_bracket = frozenset(self.bracket_pairs)
         self.start_state = table.start_states["decl"]
         self.end_state = table.end_states["decl"]
         self.sizes = [len(rule.expansion) for rule in self.rules]
@@ -700,26 +793,52 @@ class _Tables:
         self.factories, self.passthrough = self._compile(self.rules)
 
     @staticmethod
-    def _compile(rules):
+    def _unit_inlines(rules) -> set[str]:
+        """Inlined rules that always yield exactly one child (``_stmt: call | match``).
+
+        Their reductions pass the child through and parents take it as a plain
+        child: no one-element list is built and spliced.
+        """
+        by_origin: dict[str, list] = {}
+        for rule in rules:
+            by_origin.setdefault(str(rule.origin.name), []).append(rule)
+        unit = {name for name in by_origin if name.startswith("_")}
+        changed = True
+        while changed:
+            changed = False
+            for name in sorted(unit):
+                for rule in by_origin[name]:
+                    kept = [sym for sym in rule.expansion if not (sym.is_term and sym.filter_out)]
+                    ok = len(kept) == 1 and (
+                        kept[0].is_term or not kept[0].name.startswith("_") or str(kept[0].name) in unit
+                    )
+                    if not ok:
+                        unit.discard(name)
+                        changed = True
+                        break
+        return unit
+
+    @classmethod
+    def _compile(cls, rules):
         methods = {name for name in vars(PslBuilder) if not name.startswith("_")}
+        unit = cls._unit_inlines(rules)
         factories = []
         passthrough = []
-        for k, rule in enumerate(rules):
+        for rule in rules:
             keep = [
-                (i, (not sym.is_term) and sym.name.startswith("_"))
+                (i, (not sym.is_term) and sym.name.startswith("_") and str(sym.name) not in unit)
                 for i, sym in enumerate(rule.expansion)
                 if not (sym.is_term and sym.filter_out)
             ]
-            name = str(rule.alias or rule.options.template_source or rule.origin.name)
-            inlined = str(rule.origin.name).startswith("_")
-            expand1 = bool(rule.options.expand1) and not rule.alias
-            has_method = name in methods and not inlined
+            origin = str(rule.origin.name)
+            name = str(rule.alias or rule.options.template_source or origin)
+            inlined = origin.startswith("_") and origin not in unit
+            expand1 = (bool(rule.options.expand1) and not rule.alias) or origin in unit
+            has_method = name in methods and not origin.startswith("_")
             if not inlined and not has_method and not expand1:
                 raise AssertionError(f"psl grammar rule {name!r} has no PslBuilder method")
             spliced = any(expand for _i, expand in keep)
-            passthrough.append(
-                expand1 and not spliced and len(keep) == 1 and len(rule.expansion) == 1
-            )
+            passthrough.append(expand1 and not spliced and len(keep) == 1 and len(rule.expansion) == 1)
             lines = []
             if not spliced:
                 items = ", ".join(f"a[{i}]" for i, _e in keep)
@@ -730,8 +849,13 @@ class _Tables:
                 else:
                     lines.append(f"return m({items})")
             else:
-                lines.append("c = []")
-                for i, expand in keep:
+                first, *rest = keep
+                if first[1] and first[0] == 0:
+                    lines.append("c = a[0]")         # left-recursive list: grow it in place
+                else:
+                    lines.append("c = []")
+                    rest = keep
+                for i, expand in rest:
                     lines.append(f"c.extend(a[{i}])" if expand else f"c.append(a[{i}])")
                 if inlined:
                     lines.append("return c")
@@ -770,24 +894,31 @@ class _ParseFailed(Exception):
     pass
 
 
-def _brackets(types: tuple) -> dict[int, int]:
+def _brackets(codes: bytes, pairs: dict[int, int]) -> dict[int, int]:
     """Index of each opening bracket -> index of its closing bracket.
 
-    Stops at the first mismatched closer (pairs found before it are kept); a
-    bracket that is never closed gets no entry.
+    ``pairs`` maps opener codes to closer codes.  Stops at the first mismatched
+    closer (pairs found before it are kept); an unclosed bracket gets no entry.
     """
     close: dict[int, int] = {}
     stack: list[int] = []
-    openers = _OPENERS
-    closers = _CLOSERS
-    for i, t in enumerate(types):
-        if t in openers:
+    closers = set(pairs.values())
+    for i, c in enumerate(codes):
+        if c in pairs:
             stack.append(i)
-        elif t in closers:
-            if not stack or openers[types[stack[-1]]] != t:
+        elif c in closers:
+            if not stack or pairs[codes[stack[-1]]] != c:
                 break
             close[stack.pop()] = i
     return close
+
+
+def _program(log: list):
+    """A recorded program, stored compactly (2 bytes per step when it fits)."""
+    try:
+        return array("h", log)
+    except OverflowError:
+        return array("i", log)
 
 
 def _replay(program: tuple, tokens: list, pos: int, callbacks: list, sizes: list) -> list:
@@ -814,16 +945,18 @@ def _replay(program: tuple, tokens: list, pos: int, callbacks: list, sizes: list
     return stack
 
 
-def _drive(tables: _Tables, callbacks: list, tokens: list, types: tuple, log: list, groups: dict | None):
+def _drive(tables: _Tables, callbacks: list, tokens: list, codes: bytes, log: list, groups) -> Any:
     """Parse one declaration with the LALR automaton; return its AST node.
 
     Every non-trivial step is appended to ``log``: ``-n`` shifts the next n
-    tokens, ``k >= 0`` reduces by rule k.  With ``groups`` (the bracket-group
-    cache), the steps from an opening bracket to its closing bracket are recorded
-    under the key (state after the opener, token types up to the closer); when that
-    key is seen again the group is replayed instead of parsed: inside a bracket
-    pair no reduction reaches below the opener, so the steps depend on nothing else.
-    Raises _ParseFailed on a syntax error.
+    tokens, ``k >= 0`` reduces by rule k (pass-through reductions are left out).
+    With ``groups`` (the bracket-group cache), the steps from an opening bracket
+    to its closing bracket are recorded under the key (LALR state after the
+    opener, token types up to the closer); when that key is seen again, the group
+    is replayed instead of parsed.  This is exact: between a bracket and its
+    closer no reduction reaches below the opener (every rule that holds an opener
+    also holds its closer), so those steps depend on that state and those types
+    only.  Raises _ParseFailed on a syntax error.
     """
     actions = tables.actions
     gotos = tables.gotos
@@ -831,43 +964,59 @@ def _drive(tables: _Tables, callbacks: list, tokens: list, types: tuple, log: li
     origins = tables.origins
     passthrough = tables.passthrough
     end_state = tables.end_state
-    close = _brackets(types) if groups is not None else {}
-    state_stack = [tables.start_state]
+    if groups is not None:
+        close = _brackets(codes, tables.bracket_pairs) if tables.has_bracket.intersection(codes) else {}
+        group_get = groups.get
+    else:
+        close = {}
+    close_get = close.get
+    state = tables.start_state
+    state_stack = [state]
     values: list = []
+    push_state = state_stack.append
+    push_value = values.append
+    log_append = log.append
     open_groups: list = []
-    floor = 0            # log entries before this index belong to an earlier group boundary
+    next_close = -1          # index of the closer of the innermost recorded group
+    pending = 0              # shifts not yet written to the log
     n = len(tokens)
     i = 0
-    ttype = types[0] if n else "$END"
+    code = codes[0] if n else 0
     while True:
-        action = actions[state_stack[-1]].get(ttype)
+        action = actions[state][code]
         if action is None:
             raise _ParseFailed
         if action >= 0:                                   # shift
-            state_stack.append(action)
-            values.append(tokens[i])
-            if len(log) > floor and log[-1] < 0:
-                log[-1] -= 1
-            else:
-                log.append(-1)
-            if open_groups and open_groups[-1][0] == i:   # closes a recorded group
+            state = action
+            push_state(state)
+            push_value(tokens[i])
+            pending += 1
+            if i == next_close:                           # closes a recorded group
+                log_append(-pending)
+                pending = 0
                 _j, key, start, depth = open_groups.pop()
-                _remember_group(groups, key, tuple(log[start:]), tuple(state_stack[depth:]))
-            j = close.get(i)
+                program = _program(log[start:])
+                _GROUP_CACHE.put(key, len(key[1]) + 2 * len(program), (program, tuple(state_stack[depth:])))
+                next_close = open_groups[-1][0] if open_groups else -1
+            j = close_get(i)
             i += 1
             if j is not None:                             # opens a group
-                key = (action, types[i:j + 1])
-                entry = groups.get(key)
+                if pending:
+                    log_append(-pending)
+                    pending = 0
+                key = (state, codes[i:j + 1])
+                entry = group_get(key)
                 if entry is not None:
                     program, segment = entry
                     state_stack.extend(segment)
+                    state = segment[-1]
                     values.extend(_replay(program, tokens, i, callbacks, sizes))
                     log.extend(program)
                     i = j + 1
-                else:
+                elif j - i < CACHE_MAX_GROUP:
                     open_groups.append((j, key, len(log), len(state_stack)))
-                floor = len(log)
-            ttype = types[i] if i < n else "$END"
+                    next_close = j
+            code = codes[i] if i < n else 0
             continue
         k = ~action                                       # reduce
         size = sizes[k]
@@ -880,17 +1029,22 @@ def _drive(tables: _Tables, callbacks: list, tokens: list, types: tuple, log: li
         if passthrough[k]:
             value = args[0]
         else:
-            log.append(k)
+            if pending:
+                log_append(-pending)
+                pending = 0
+            log_append(k)
             value = callbacks[k](args)
         state = gotos[state_stack[-1]][origins[k]]
-        state_stack.append(state)
-        values.append(value)
+        push_state(state)
+        push_value(value)
         if state == end_state and i >= n:
             return value
 
 
 def _depth(program: tuple, tables: _Tables) -> int:
     """Nesting depth of the node a program builds (inlined helper rules add none)."""
+    if len(program) <= MAX_DEPTH:       # each level needs its own reduction
+        return 0
     sizes = tables.sizes
     inlined = tables.inlined
     stack: list[int] = []
@@ -913,16 +1067,17 @@ def _depth(program: tuple, tables: _Tables) -> int:
 # Two bounded caches, both keyed by token *types* (an LALR parse depends on nothing
 # else) and both holding recorded programs, never AST nodes:
 #   _DECLS   whole declarations: type sequence -> (program, too_deep)
-#   _GROUPS  bracket groups: (state after the opener, types up to the closer)
+#   _GROUP_CACHE  bracket groups: (state after the opener, types up to the closer)
 #            -> (program, LALR states left above the opener)
-# Eviction is first-in first-out once the total number of cached token types
-# passes the limit; each cache may hold up to CACHE_MAX_TOKENS.
+# Each entry costs the length of its key plus the length of its program (about
+# 16 bytes per unit with the tuples' overhead); eviction is first-in first-out
+# once a cache holds CACHE_MAX_TOKENS units (a few tens of MB at most).
 
 class _Bounded:
     __slots__ = ("data", "tokens", "limit", "hits", "misses", "lock")
 
     def __init__(self, limit: int):
-        self.data: dict = {}
+        self.data: OrderedDict = OrderedDict()
         self.tokens = 0
         self.limit = limit
         self.hits = 0
@@ -930,17 +1085,23 @@ class _Bounded:
         self.lock = threading.Lock()
 
     def put(self, key: tuple, size: int, value) -> None:
-        if size > CACHE_MAX_CHUNK:
-            return
+        """Store ``value``; ``size`` is what it costs (key length + program length)."""
         with self.lock:
             data = self.data
-            if key in data:
+            if key in data or size > self.limit:
                 return
             while data and self.tokens + size > self.limit:
-                old_key = next(iter(data))
-                self.tokens -= data.pop(old_key)[0]
+                self.tokens -= data.popitem(last=False)[1][0]
             data[key] = (size, value)
             self.tokens += size
+
+    def get(self, key):
+        hit = self.data.get(key)
+        if hit is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return hit[1]
 
     def clear(self) -> None:
         with self.lock:
@@ -951,28 +1112,6 @@ class _Bounded:
 
 _DECLS = _Bounded(CACHE_MAX_TOKENS)
 _GROUP_CACHE = _Bounded(CACHE_MAX_TOKENS)
-
-
-class _GroupView:
-    """dict-like front of _GROUP_CACHE used by the driver (get -> (program, states))."""
-
-    __slots__ = ()
-
-    @staticmethod
-    def get(key):
-        hit = _GROUP_CACHE.data.get(key)
-        if hit is None:
-            _GROUP_CACHE.misses += 1
-            return None
-        _GROUP_CACHE.hits += 1
-        return hit[1]
-
-
-_GROUPS = _GroupView()
-
-
-def _remember_group(groups, key: tuple, program: tuple, segment: tuple) -> None:
-    _GROUP_CACHE.put(key, len(key[1]), (program, segment))
 
 
 def clear_cache() -> None:
@@ -1022,11 +1161,47 @@ def parse_psl(source: SourceText, diags: Diagnostics, *, use_cache: bool = True)
     ``use_cache=False`` parses every declaration with the LALR automaton instead of
     replaying recorded shapes (same result, slower; for tests and benchmarks).
     """
+    with _gc_paused():
+        return _parse_psl(source, diags, use_cache)
+
+
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while a file is parsed.
+
+    Parsing allocates hundreds of thousands of small acyclic objects (tokens, AST
+    nodes); every few hundred allocations the collector would walk the young
+    objects and, as the heap grows, the whole heap - about a third of the parse
+    time for nothing, since nothing built here forms a cycle.  Reference counting
+    still frees everything as usual.  Nested and concurrent parses keep the
+    collector paused until the last one ends; the previous setting is restored.
+    """
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def _parse_psl(source: SourceText, diags: Diagnostics, use_cache: bool) -> ast.PslFile:
     tables = _tables()
     grammar = tables.grammar
     tokens = lex(grammar, source, diags)
     if not tokens:
-        return ast.PslFile(source, ())
+        return _PslFile(source, ())
     chunks = _merge_split_names(split_declarations(tokens, STARTERS), source.text)
     builder = PslBuilder(source, diags)
     callbacks = tables.callbacks_for(builder)
@@ -1034,12 +1209,13 @@ def parse_psl(source: SourceText, diags: Diagnostics, *, use_cache: bool = True)
     decls: list[Any] = []
     append = decls.append
     cache = _DECLS.data if use_cache else None
-    groups = _GROUPS if use_cache else None
+    groups = _GROUP_CACHE if use_cache else None
     items = diags.items
+    code_of = tables.codes.__getitem__
     for chunk in chunks:
-        types = tuple(map(_types_of, chunk))
+        codes = bytes(map(code_of, map(_types_of, chunk)))
         if cache is not None:
-            hit = cache.get(types)
+            hit = cache.get(codes)
             if hit is not None:
                 _DECLS.hits += 1
                 program, too_deep = hit[1]
@@ -1052,21 +1228,21 @@ def parse_psl(source: SourceText, diags: Diagnostics, *, use_cache: bool = True)
         mark = len(items)
         log: list[int] = []
         try:
-            value = _drive(tables, callbacks, chunk, types, log, groups)
+            value = _drive(tables, callbacks, chunk, codes, log, groups)
         except _ParseFailed:
             del items[mark:]          # checks reported by half-built nodes
             _report_syntax_error(grammar, chunk, source, diags, builder)
             continue
-        program = tuple(log)
+        program = _program(log)
         too_deep = _depth(program, tables) > MAX_DEPTH
-        if cache is not None:
-            _DECLS.put(types, len(types), (program, too_deep))
+        if cache is not None and len(codes) <= CACHE_MAX_CHUNK:
+            _DECLS.put(codes, len(codes) + 2 * len(program), (program, too_deep))
         if too_deep:
             del items[mark:]
             _report_too_deep(chunk, source, diags)
             continue
         append(value)
-    return ast.PslFile(source, tuple(decls))
+    return _PslFile(source, tuple(decls))
 
 
 def _report_too_deep(chunk: list[Token], source: SourceText, diags: Diagnostics) -> None:
