@@ -1,4 +1,8 @@
-"""Bad input never produces a traceback: mutated example files only ever give diagnostics."""
+"""Bad input never produces a traceback: mutated example files only ever give diagnostics.
+
+KSM_FUZZ_EXAMPLES=2000 pytest tests/test_robustness.py runs a deeper search.
+"""
+import os
 import shutil
 from pathlib import Path
 
@@ -35,7 +39,7 @@ def mutation(draw):
     return f, text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("KSM_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation())
 def test_mutated_examples_give_diagnostics_not_tracebacks(tmp_path_factory, mut):
     f, text = mut

@@ -759,8 +759,10 @@ class _Tables:
         table = lark_parser.parser.parser.parser.parse_table   # Lark -> frontend -> LALR_Parser -> _Parser
         self.grammar = grammar
         self.rules = list(lark_parser.rules)
-        rule_index = {id(rule): k for k, rule in enumerate(self.rules)}
-        names = sorted({str(t.name) for t in lark_parser.terminals})
+        # Rules compare by origin and expansion, so this also works when lark loaded
+        # its tables from a cache file (new but equal Rule objects).
+        rule_index = {rule: k for k, rule in enumerate(self.rules)}
+        names = sorted({str(t.name) for t in lark_parser.lexer_conf.terminals})
         self.codes = _Codes({"$END": 0})
         for name in names:
             self.codes[name] = len(self.codes)
@@ -781,16 +783,23 @@ class _Tables:
                 elif action is Shift:
                     acts[code] = arg
                 else:
-                    acts[code] = ~rule_index[id(arg)]
+                    acts[code] = ~rule_index[arg]
         self.bracket_pairs = {self.codes[o]: self.codes[c] for o, c in _OPENERS.items()}
         self.has_bracket = frozenset(self.bracket_pairs)
         self.start_state = table.start_states["decl"]
         self.end_state = table.end_states["decl"]
         self.sizes = [len(rule.expansion) for rule in self.rules]
         self.origins = [str(rule.origin.name) for rule in self.rules]
-        # An inlined rule adds no level to the AST (its children are spliced).
-        self.inlined = [name.startswith("_") for name in self.origins]
+        # Reductions that add no level to the AST: inlined rules (their children
+        # are spliced into the parent) and parentheses (they return the inner node).
+        self.inlined = [
+            name.startswith("_") or rule.alias in ("paren",) or name == "paren_expr"
+            for name, rule in zip(self.origins, self.rules)
+        ]
         self.factories, self.passthrough = self._compile(self.rules)
+        self.chains: dict[int, int] = {}     # see _drive: memoised pass-through runs
+        if nstates >= 1 << 10:  # pragma: no cover - the grammar has about 450 states
+            raise AssertionError("too many LALR states for the chain memo key")
 
     @staticmethod
     def _unit_inlines(rules) -> set[str]:
@@ -891,7 +900,9 @@ def _tables() -> _Tables:
 
 
 class _ParseFailed(Exception):
-    pass
+    def __init__(self, index: int):
+        super().__init__(index)
+        self.index = index       # index of the token the automaton could not take
 
 
 def _brackets(codes: bytes, pairs: dict[int, int]) -> dict[int, int]:
@@ -970,6 +981,8 @@ def _drive(tables: _Tables, callbacks: list, tokens: list, codes: bytes, log: li
     else:
         close = {}
     close_get = close.get
+    chains = tables.chains
+    chains_get = chains.get
     state = tables.start_state
     state_stack = [state]
     values: list = []
@@ -985,7 +998,7 @@ def _drive(tables: _Tables, callbacks: list, tokens: list, codes: bytes, log: li
     while True:
         action = actions[state][code]
         if action is None:
-            raise _ParseFailed
+            raise _ParseFailed(i)
         if action >= 0:                                   # shift
             state = action
             push_state(state)
@@ -1019,6 +1032,21 @@ def _drive(tables: _Tables, callbacks: list, tokens: list, codes: bytes, log: li
             code = codes[i] if i < n else 0
             continue
         k = ~action                                       # reduce
+        if passthrough[k]:
+            # A run of pass-through reductions (expr <- implies <- ... <- atom)
+            # only rewrites the top state; the result depends on the state below,
+            # the top state and the lookahead, so it is computed once and memoised.
+            below = state_stack[-2]
+            chain_key = (below << 18) | (state << 8) | code
+            top = chains_get(chain_key)
+            if top is None:
+                top = _chain(tables, below, state, code)
+                chains[chain_key] = top
+            state = top
+            state_stack[-1] = state
+            if state == end_state and i >= n:
+                return values[-1]
+            continue
         size = sizes[k]
         if size:
             args = values[-size:]
@@ -1026,19 +1054,32 @@ def _drive(tables: _Tables, callbacks: list, tokens: list, codes: bytes, log: li
             del state_stack[-size:]
         else:
             args = []
-        if passthrough[k]:
-            value = args[0]
-        else:
-            if pending:
-                log_append(-pending)
-                pending = 0
-            log_append(k)
-            value = callbacks[k](args)
+        if pending:
+            log_append(-pending)
+            pending = 0
+        log_append(k)
+        value = callbacks[k](args)
         state = gotos[state_stack[-1]][origins[k]]
         push_state(state)
         push_value(value)
         if state == end_state and i >= n:
             return value
+
+
+def _chain(tables: _Tables, below: int, top: int, code: int) -> int:
+    """Top state after every pass-through reduction that applies in turn."""
+    actions = tables.actions
+    gotos = tables.gotos
+    passthrough = tables.passthrough
+    origins = tables.origins
+    end_state = tables.end_state
+    while True:
+        action = actions[top][code]
+        if action is None or action >= 0 or not passthrough[~action]:
+            return top
+        top = gotos[below][origins[~action]]
+        if top == end_state and code == 0:
+            return top
 
 
 def _depth(program: tuple, tables: _Tables) -> int:
@@ -1212,7 +1253,10 @@ def _parse_psl(source: SourceText, diags: Diagnostics, use_cache: bool) -> ast.P
     groups = _GROUP_CACHE if use_cache else None
     items = diags.items
     code_of = tables.codes.__getitem__
-    for chunk in chunks:
+    index = 0
+    while index < len(chunks):
+        chunk = chunks[index]
+        index += 1
         codes = bytes(map(code_of, map(_types_of, chunk)))
         if cache is not None:
             hit = cache.get(codes)
@@ -1229,9 +1273,12 @@ def _parse_psl(source: SourceText, diags: Diagnostics, use_cache: bool) -> ast.P
         log: list[int] = []
         try:
             value = _drive(tables, callbacks, chunk, codes, log, groups)
-        except _ParseFailed:
+        except _ParseFailed as failed:
             del items[mark:]          # checks reported by half-built nodes
-            _report_syntax_error(grammar, chunk, source, diags, builder)
+            _report_syntax_error(grammar, chunk, source, diags)
+            rest = _recovery_point(chunk, failed.index, source.text)
+            if rest:
+                chunks[index:index] = _merge_split_names(split_declarations(chunk[rest:], STARTERS), source.text)
             continue
         program = _program(log)
         too_deep = _depth(program, tables) > MAX_DEPTH
@@ -1250,7 +1297,34 @@ def _report_too_deep(chunk: list[Token], source: SourceText, diags: Diagnostics)
               source.span(chunk[0].start_pos))
 
 
-def _report_syntax_error(grammar: Grammar, chunk, source, diags, builder) -> None:
+# Keywords that start a declaration and, at the start of a line, are very unlikely
+# to be anything else (`assert`, `type` and `audit` also begin lines inside
+# bodies and policy objects; event keywords inside test blocks).
+_RESYNC = frozenset({"USE", "POLICY", "TASK", "EXECUTE", "REQUEST", "RESPONSE", "ERROR", "SECURITY"})
+
+
+def _recovery_point(chunk: list[Token], index: int, text: str) -> int:
+    """Where to resume after a syntax error, or 0 to give up on the chunk.
+
+    A declaration that lacks a closing brace swallows the declarations after it
+    (the splitter counts braces).  When the automaton fails *at* a declaration
+    keyword that begins a line (``response`` after ``request { grant (``), the
+    declaration evidently ended early: the tokens from there on are split and
+    parsed again, so one missing brace costs one diagnostic, not the rest of the
+    file.
+    """
+    if index <= 0 or index >= len(chunk) or chunk[0].type == "ASSERT":
+        return 0
+    tok = chunk[index]
+    if tok.type not in _RESYNC:
+        return 0
+    line_start = text.rfind("\n", 0, tok.start_pos) + 1
+    if text[line_start:tok.start_pos].strip():
+        return 0
+    return index
+
+
+def _report_syntax_error(grammar: Grammar, chunk, source, diags) -> None:
     tree = parse_tokens(grammar, chunk, source, diags, start="decl", what=_describe(chunk))
     if tree is not None:  # pragma: no cover - same table as the driver: cannot happen
         raise AssertionError("PSL driver and lark disagree on a declaration")
