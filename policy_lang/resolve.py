@@ -18,6 +18,7 @@ from typing import Iterable
 
 from . import model_library as ml
 from .diagnostics import Diagnostics, Span, define_code
+from .perf import gc_paused
 from .loader import INC_CYCLE, INC_NO_INIT, INC_UNKNOWN_NK, LoadOptions, Workspace, locate_init, locate_policy
 from .sdk import BUILTIN_CLASSES, builtin_interfaces, is_sdk_name
 from .solution import (
@@ -162,6 +163,10 @@ SOL_BAD_REGEX = define_code(
 # Template warnings meaning "a placeholder had no value": the policy may then lack
 # `use EDL` lines that the build would have inserted.
 _UNDEFINED_PLACEHOLDER_CODES = frozenset({"TPL001", "TPL002"})
+
+# Which selectors each event kind takes (security events have no destination).
+_ALL_SELECTORS = ("src", "dst", "endpoint", "interface", "method")
+_SELECTORS_OF_EVENT = {"execute": ("src", "dst", "method"), "security": ("src", "method", "interface")}
 
 
 @dataclass
@@ -362,9 +367,9 @@ class Resolver:
     def class_ref(self, name: ast.Name, src: SourceText) -> ProcessClass | None:
         """A class named in a selector or test: must be declared with `use EDL`."""
         text = name.text
-        at = src.span(name.pos)
         if text in self.declared_classes:
             return self.classes.get(text)
+        at = src.span(name.pos)
         if is_sdk_name(text) or self.templated_gaps:
             # SDK programs are declared by template expansions we may not have
             # (`@INIT_EXTERNAL_ENTITIES@`): load, warn, go on.
@@ -562,20 +567,17 @@ class Resolver:
         """Narrow ``outer`` by ``sels``; returns (selectors, satisfiable)."""
         satisfiable = True
         updates: dict[str, str] = {}
+        allowed = _SELECTORS_OF_EVENT.get(event, _ALL_SELECTORS)
         for s in sels:
             key = "endpoint" if s.key == "component" else s.key
-            at = src.span(s.pos)
-            allowed = {
-                "execute": ("src", "dst", "method"),
-                "security": ("src", "method", "interface"),
-            }.get(event, ("src", "dst", "endpoint", "interface", "method"))
             if key not in allowed:
-                self.diags.add(PSL_BAD_SELECTOR, f"`{s.key}=` does not apply to {event} events", at)
+                self.diags.add(PSL_BAD_SELECTOR, f"`{s.key}=` does not apply to {event} events", src.span(s.pos))
                 continue
             value = s.value.text
             prev = updates.get(key) or getattr(outer, key)
             if prev is not None and prev != value:
-                self.diags.add(PSL_IMPOSSIBLE_SECTION, f"{key}={value} conflicts with {key}={prev} already in force", at)
+                self.diags.add(PSL_IMPOSSIBLE_SECTION, f"{key}={value} conflicts with {key}={prev} already in force",
+                               src.span(s.pos))
                 satisfiable = False
             if key in ("src", "dst"):
                 self.class_ref(s.value, src)
@@ -1048,7 +1050,11 @@ def _closest(word: str, candidates) -> str | None:
 
 def load(target: str | Path, options: LoadOptions | None = None) -> Solution:
     """Load, check and resolve a solution; never raises for problems in the user's files."""
-    options = options or LoadOptions()
+    with gc_paused():
+        return _load(target, options or LoadOptions())
+
+
+def _load(target: str | Path, options: LoadOptions) -> Solution:
     diags = Diagnostics()
     target = Path(target)
     root, top = locate_policy(target, diags)

@@ -13,6 +13,7 @@ adds is recorded beside them: which object and model method each call names
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, Union
@@ -104,11 +105,9 @@ class SelectorSet:
     method: str | None = None
 
     def narrowed(self, **kw: str | None) -> "SelectorSet":
-        data = {k: getattr(self, k) for k in ("src", "dst", "endpoint", "interface", "method")}
-        for k, v in kw.items():
-            if v is not None:
-                data[k] = v
-        return SelectorSet(**data)
+        """These selectors with the given ones added (None values are ignored)."""
+        kw = {k: v for k, v in kw.items() if v is not None}
+        return dataclasses.replace(self, **kw) if kw else self
 
     def describe(self) -> str:
         parts = [f"{k}={v}" for k in ("src", "dst", "endpoint", "interface", "method") if (v := getattr(self, k))]

@@ -69,7 +69,12 @@ class SourceText:
         return self.original_line(line), col
 
     def span(self, start: int, end: int | None = None) -> Span:
-        line, col = self.position(start)
+        # Hot path (one call per resolved element): position() inlined.
+        starts = self._line_starts if self._line_starts is not None else self.line_starts()
+        idx = bisect.bisect_right(starts, start)
+        origin = self.line_origin
+        line = origin[idx - 1] if origin and idx <= len(origin) else (self.original_line(idx) if origin else idx)
+        col = start - starts[idx - 1] + 1
         if end is None or end <= start:
             return Span(self.path, line, col)
         eline, ecol = self.position(end)

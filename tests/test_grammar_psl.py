@@ -522,7 +522,9 @@ def test_calls_rejected():
     ("a >= b", "(>= a b)"),
     ("x <-1", "(< x -1)"),
     ("x <- y + 1", "(< x (+ (- y) 1))"),
+    ("x <-(a + b) * c", "(< x (* (- (+ a b)) c))"),
     ("x <~y", "(< x (~ y))"),
+    ("f {a : x <-1}", "f {a: (< x -1)}"),
     ("(message.req.count) > 1", "(> message.req.count 1)"),
     ("message.items.[0].x", "message.items.[0].x"),
     ("xs.[i].a.b", "xs.[i].a.b"),
@@ -671,6 +673,15 @@ def test_pal_shorthand():
     # `c <~ s` : the server s answers the client c
     assert (c3.expect, c3.name, c3.event, c3.message) == ("grant", "named", "response", None)
     assert sels(c3) == [("src", "s"), ("dst", "c"), ("endpoint", "ep"), ("method", "Pong")]
+
+
+def test_pal_arrows_and_less_than_minus():
+    text = "assert { sequence { x <- execute dst=A\n grant request src=x dst=x method=M { v : (n <-1) } } }"
+    (case1, case2) = one(text).sequences[0].cases
+    assert case1.var.text == "x" and show(case2.message) == "{v: (< n -1)}"
+    # outside test blocks `<-` is always less-than-minus
+    assert show(expr("a <-b")) == "(< a (- b))"
+    assert where("request { x <- execute }", "SYN001") == (1, 13)
 
 
 def test_pal_names_optional_and_parts_optional():
@@ -914,6 +925,8 @@ def _reference(text: str):
     while index < len(chunks):
         chunk = chunks[index]
         index += 1
+        if any(t.type in ("LARROW", "LSQUIG") for t in chunk):
+            chunk = psl._split_arrows(chunk)
         try:
             tree = grammar.parser.parse(chunk, start="decl")
         except lark.exceptions.UnexpectedToken as exc:

@@ -53,6 +53,18 @@ SYN_UNTERMINATED = define_code(
 )
 
 _tok_new = str.__new__
+
+
+class FastToken(Token):
+    """A lark Token whose line/column/end slots read as None without being set.
+
+    Class attributes shadow the inherited slots for reading, so the lexer sets only
+    type, value and start_pos: positions are computed from the offset on demand.
+    """
+
+    __slots__ = ()
+    line = column = end_line = end_column = end_pos = None
+
 _ERROR_GROUP = "KSM_LEX_ERROR"
 
 
@@ -61,11 +73,10 @@ def make_token(type_: str, value: str, pos: int) -> Token:
 
     Line and column are computed on demand from the offset (``SourceText``).
     """
-    tok = _tok_new(Token, value)
+    tok = _tok_new(FastToken, value)
     tok.type = type_
     tok.value = value
     tok.start_pos = pos
-    tok.line = tok.column = tok.end_line = tok.end_column = tok.end_pos = None
     return tok
 
 
@@ -125,7 +136,7 @@ class FastLexer:
         keywords = self.keywords
         hosts = self.keyword_hosts
         new = _tok_new
-        tok_cls = Token
+        tok_cls = FastToken
         for m in self.regex.finditer(text, start, end):
             kind = m.lastgroup
             if kind in ignore:
@@ -139,7 +150,6 @@ class FastLexer:
             tok.type = kind
             tok.value = value
             tok.start_pos = m.start()
-            tok.line = tok.column = tok.end_line = tok.end_column = tok.end_pos = None
             yield tok
 
 

@@ -15,29 +15,38 @@ in ``grammars/psl.lark``)::
     assert "tests" { setup { k <- execute dst=kl.core.Core } sequence { grant request src=... { } } }
 
 Older forms accepted: the 1.1 paren-less call argument (``assert message.ok``,
-``math.sum [1, 2]``; ``Call.parenthesized`` is False), the 1.1 PAL shorthand
-``c ~> s : ep.Method { ... }`` (and ``c <~ s : ...`` for a response, our reading),
-free layout instead of 1.1's indentation rule, the ``component=`` selector.
-Lenient extensions: trailing commas in lists, records and selector lists; a
-``match``/``choice`` arm body may hold several statements without braces.
+``math.sum [1, 2]``, ``assert set.contains {sid : src_sid, entry : 1}``;
+``Call.parenthesized`` is False), the 1.1 PAL shorthand ``c ~> s : ep.Method {..}``
+(and ``c <~ s : ...`` for a response, our reading), free layout instead of 1.1's
+indentation rule, the ``component=`` selector.  Lenient extensions: trailing
+commas in lists, records and selector lists; a ``choice`` arm may hold several
+statements without braces.  ``x <-1`` is ``x < -1`` outside PAL arrows.
 
 How a file is parsed (speed and error recovery):
 
 1. the whole file is lexed once with the shared fast lexer (:func:`lex`);
 2. :func:`split_declarations` cuts the tokens into top-level declarations; each is
    parsed alone, so one broken declaration gives one ``SYN`` diagnostic and the
-   others still parse;
-3. each declaration is parsed by a small LALR driver over lark's own parse table
-   that calls the AST builder on every reduction (no lark tree is ever built) and
-   records the sequence of reductions;
-4. an LALR parse depends only on the sequence of token *types*, so that recording
-   is cached, keyed by the type sequence: the next declaration with the same shape
-   (``request src=X dst=Y { grant () }`` for any X, Y) replays the recorded
-   reductions with its own tokens instead of running the parser.  The replay calls
-   the very same builder methods on the same arguments, so the AST is the one a
-   fresh parse would give.  The cache is bounded (:data:`CACHE_MAX_TOKENS`) and can
-   be turned off (``parse_psl(..., use_cache=False)``) or emptied
-   (:func:`clear_cache`).
+   others still parse.  When a declaration fails *at* a declaration keyword that
+   starts a line (a missing ``}`` made it swallow the next one), the rest is split
+   and parsed again;
+3. a declaration is parsed by a small LALR driver over lark's own parse table
+   (:func:`_drive`): it calls :class:`PslBuilder` on every reduction, with the
+   same child filtering lark's tree builder does, so no lark tree is ever built.
+   Runs of pass-through reductions (``expr <- implies <- ... <- atom``) are
+   collapsed through a memo;
+4. an LALR parse depends only on the sequence of token *types*, so the driver
+   records the reductions it performs and caches them, keyed by that sequence:
+   the next declaration with the same shape (``request src=X dst=Y { grant () }``
+   for any X, Y) replays the recording with its own tokens (:func:`_replay`).
+   Bracket groups (``( )``, ``[ ]``, ``{ }``) are cached the same way, keyed by the
+   LALR state after the opener and the types up to the closer, so a new
+   declaration made of known pieces is mostly replayed too.  A replay calls the
+   very same builder methods on the same arguments, so the AST is the one a fresh
+   parse gives.  Both caches are bounded (:data:`CACHE_MAX_TOKENS`) and can be
+   bypassed (``parse_psl(..., use_cache=False)``) or emptied (:func:`clear_cache`);
+5. the cyclic garbage collector is paused while a file is parsed (the tokens and
+   nodes built here form no cycles; see :func:`policy_lang.perf.gc_paused`).
 
 A declaration with a syntax error is left out of the result (the others are kept);
 declarations with a PSL-specific problem (``SYN1xx``) are kept when their meaning is
@@ -45,9 +54,7 @@ still clear.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import threading
 from array import array
 from collections import OrderedDict
@@ -60,9 +67,10 @@ from lark.parsers.lalr_analysis import Shift
 from ..diagnostics import Diagnostics, define_code
 from ..source import SourceText
 from . import ast
-from .lexing import Grammar, load_grammar, lex, parse_tokens, split_declarations
+from ..perf import gc_paused
+from .lexing import Grammar, load_grammar, lex, make_token, parse_tokens, split_declarations
 
-__all__ = ["parse_psl", "clear_cache", "cache_info", "STARTERS"]
+__all__ = ["parse_psl", "clear_cache", "cache_info", "PslBuilder", "PslTransformer", "STARTERS"]
 
 # ----------------------------------------------------------------------------- codes
 
@@ -457,23 +465,6 @@ class PslBuilder:
 
     def binop(self, left, op, right):
         return _BinOp(op.value, left, right, left.pos)
-
-    def lt_neg(self, left, arrow, right):
-        # `x <-1` is lexed as x, '<-', 1: it means x < -1 (and `x <~y` means x < ~y).
-        op = "-" if arrow.value == "<-" else "~"
-        return _BinOp("<", left, self._prefix_leftmost(op, right, arrow.start_pos + 1), left.pos)
-
-    def _prefix_leftmost(self, op, expr, pos):
-        """Apply unary ``op`` to the leftmost operand of a binary-operator tree."""
-        spine = []
-        node = expr
-        while type(node) is BinOp:
-            spine.append(node)
-            node = node.left
-        node = self._unary(op, node, pos)
-        for parent in reversed(spine):
-            node = _BinOp(parent.op, node, parent.right, node.pos)
-        return node
 
     @staticmethod
     def _unary(op, operand, pos):
@@ -1202,39 +1193,8 @@ def parse_psl(source: SourceText, diags: Diagnostics, *, use_cache: bool = True)
     ``use_cache=False`` parses every declaration with the LALR automaton instead of
     replaying recorded shapes (same result, slower; for tests and benchmarks).
     """
-    with _gc_paused():
+    with gc_paused():
         return _parse_psl(source, diags, use_cache)
-
-
-_gc_lock = threading.Lock()
-_gc_depth = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector while a file is parsed.
-
-    Parsing allocates hundreds of thousands of small acyclic objects (tokens, AST
-    nodes); every few hundred allocations the collector would walk the young
-    objects and, as the heap grows, the whole heap - about a third of the parse
-    time for nothing, since nothing built here forms a cycle.  Reference counting
-    still frees everything as usual.  Nested and concurrent parses keep the
-    collector paused until the last one ends; the previous setting is restored.
-    """
-    global _gc_depth, _gc_was_enabled
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_depth += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def _parse_psl(source: SourceText, diags: Diagnostics, use_cache: bool) -> ast.PslFile:
@@ -1253,11 +1213,15 @@ def _parse_psl(source: SourceText, diags: Diagnostics, use_cache: bool) -> ast.P
     groups = _GROUP_CACHE if use_cache else None
     items = diags.items
     code_of = tables.codes.__getitem__
+    arrows = (tables.codes["LARROW"], tables.codes["LSQUIG"])
     index = 0
     while index < len(chunks):
         chunk = chunks[index]
         index += 1
         codes = bytes(map(code_of, map(_types_of, chunk)))
+        if arrows[0] in codes or arrows[1] in codes:
+            chunk = _split_arrows(chunk)
+            codes = bytes(map(code_of, map(_types_of, chunk)))
         if cache is not None:
             hit = cache.get(codes)
             if hit is not None:
@@ -1295,6 +1259,35 @@ def _parse_psl(source: SourceText, diags: Diagnostics, use_cache: bool) -> ast.P
 def _report_too_deep(chunk: list[Token], source: SourceText, diags: Diagnostics) -> None:
     diags.add(SYN_TOO_DEEP, f"{_describe(chunk)} nested more than {MAX_DEPTH} levels deep",
               source.span(chunk[0].start_pos))
+
+
+_ARROW_SPLIT = {"LARROW": ("MINUS", "-"), "LSQUIG": ("TILDE", "~")}
+
+
+def _split_arrows(chunk: list[Token]) -> list[Token]:
+    """Read ``<-`` / ``<~`` as ``<`` followed by ``-`` / ``~`` where no arrow can be.
+
+    The context-free lexer takes ``x <-1`` for the PAL arrow.  Outside test blocks
+    there are no arrows at all; inside one, an arrow never sits within ``( )`` or
+    ``[ ]``.  Everywhere else the token is split in two, so the expression parses
+    with the ordinary precedence (``x <-(a + b) * c`` is ``x < ((-(a + b)) * c)``).
+    """
+    in_test = chunk[0].type == "ASSERT"
+    depth = 0
+    out: list[Token] = []
+    for tok in chunk:
+        kind = tok.type
+        if kind == "LPAR" or kind == "LSQB":
+            depth += 1
+        elif kind == "RPAR" or kind == "RSQB":
+            depth = max(0, depth - 1)
+        elif kind in _ARROW_SPLIT and (depth or not in_test):
+            second, text = _ARROW_SPLIT[kind]
+            out.append(make_token("LT", "<", tok.start_pos))
+            out.append(make_token(second, text, tok.start_pos + 1))
+            continue
+        out.append(tok)
+    return out
 
 
 # Keywords that start a declaration and, at the start of a line, are very unlikely

@@ -114,7 +114,8 @@ class Gen:
         elif k < 0.75:
             c = f're.match {{text : {self.field()}, pattern : "^[a-z0-9]{{1,{r.randint(4, 64)}}}$"}}'
         elif k < 0.85:
-            c = f"bool.{r.choice(('all', 'any'))} ([{', '.join(self.simple_cond() for _ in range(r.randint(1, 3)))}])"
+            items = ", ".join(self.simple_cond() for _ in range(r.randint(1, 3)))
+            c = f"bool.{r.choice(('all', 'any'))} ([{items}])"
         else:
             c = self.simple_cond()
         if depth < 2 and r.random() < 0.35:
@@ -136,7 +137,8 @@ class Gen:
         if k < 0.62:
             return f"deny ({self.cond()})"
         if k < 0.72:
-            return f'{flow}.enter {{sid : {r.choice(("dst_sid", "src_sid"))}, state : "{r.choice(("idle", "busy", "done"))}"}}'
+            sid = r.choice(("dst_sid", "src_sid"))
+            return f'{flow}.enter {{sid : {sid}, state : "{r.choice(("idle", "busy", "done"))}"}}'
         if k < 0.78:
             return f'{flow}.allow {{sid : dst_sid, states : ["idle", "busy"]}}'
         if k < 0.84:
@@ -182,7 +184,8 @@ class Gen:
         r = self.r
         flow = r.choice(self.flows)
         self.emit(f"audit profile trace{i} =", '    { 0 : { base : { kss : ["denied"] } }',
-                  f'    , 1 : {{ base : {{ kss : ["granted", "denied"] }}, {flow} : {{ kss : ["denied"], omit : ["idle"] }} }}',
+                  '    , 1 : { base : { kss : ["granted", "denied"] }',
+                  f'          , {flow} : {{ kss : ["denied"], omit : ["idle"] }} }}',
                   "    }")
 
     def execute_binding(self) -> None:
@@ -202,7 +205,8 @@ class Gen:
                 self.emit(f"        match dst = {c} {{ {r.choice(self.flows)}.init {{sid : dst_sid}} }}")
             else:
                 self.emit(f"        match dst = {c} {{",
-                          f'            mic.execute {{image : (), target : dst_sid, level : "{r.choice(("LOW", "HIGH"))}", levelR : ()}}',
+                          f"            mic.execute {{image : (), target : dst_sid, "
+                          f'level : "{r.choice(("LOW", "HIGH"))}", levelR : ()}}',
                           "        }")
         self.emit("    }", "}")
 
@@ -317,10 +321,13 @@ class Gen:
                 exp = r.choice(("grant", "deny", "any", ""))
                 m = r.choice(METHODS)
                 if r.random() < 0.15:
-                    self.emit(f"        {exp} a ~> b : {self.ep()}.{m} {{ {r.choice(FIELDS)} : {r.randint(0, 999)} }}".replace("         ", "        "))
+                    prefix = f"{exp} " if exp else ""
+                    self.emit(f"        {prefix}a ~> b : {self.ep()}.{m} {{ {r.choice(FIELDS)} : {r.randint(0, 999)} }}")
                 else:
-                    self.emit(f'        {exp} "{m.lower()} {r.randint(0, 99)}" request src=a dst=b endpoint={self.ep()} method={m}'
-                              f" {{ {r.choice(FIELDS)} : {r.randint(0, 999)}, {r.choice(('req', 'hdr'))} : {{ {r.choice(FIELDS)} : {r.randint(0, 9)} }} }}")
+                    payload = (f"{{ {r.choice(FIELDS)} : {r.randint(0, 999)}, "
+                               f"{r.choice(('req', 'hdr'))} : {{ {r.choice(FIELDS)} : {r.randint(0, 9)} }} }}")
+                    self.emit(f'        {exp} "{m.lower()} {r.randint(0, 99)}" request src=a dst=b '
+                              f"endpoint={self.ep()} method={m} {payload}")
             self.emit("    }")
         self.emit("}")
 
