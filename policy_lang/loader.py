@@ -141,26 +141,23 @@ class Workspace:
         self.files[path] = LoadedFile(path, src, language, templated)
         return src
 
-    def psl(self, path: Path, at: Span | None = None) -> PslFile | None:
+    def _parsed(self, memo: dict, path: Path, language: str, at: Span | None, parse):
+        """Parse ``path`` once; ``memo`` keeps the result (None for an unreadable file)."""
         path = path.resolve()
-        if path not in self._psl:
-            src = self.source(path, "psl", at)
-            self._psl[path] = parse_psl(src, self.diags) if src is not None else None
-        return self._psl[path]
+        if path not in memo:
+            src = self.source(path, language, at)
+            memo[path] = parse(src, self.diags) if src is not None else None
+        return memo[path]
+
+    def psl(self, path: Path, at: Span | None = None) -> PslFile | None:
+        return self._parsed(self._psl, path, "psl", at, parse_psl)
 
     def component_file(self, path: Path, kind: str, at: Span | None = None) -> ComponentFile | None:
-        path = path.resolve()
-        if path not in self._components:
-            src = self.source(path, "edl" if kind == "class" else "cdl", at)
-            self._components[path] = parse_component(src, self.diags, kind) if src is not None else None
-        return self._components[path]
+        return self._parsed(self._components, path, "edl" if kind == "class" else "cdl", at,
+                            lambda src, diags: parse_component(src, diags, kind))
 
     def idl_file(self, path: Path, at: Span | None = None) -> IdlFile | None:
-        path = path.resolve()
-        if path not in self._idl:
-            src = self.source(path, "idl", at)
-            self._idl[path] = parse_idl(src, self.diags) if src is not None else None
-        return self._idl[path]
+        return self._parsed(self._idl, path, "idl", at, parse_idl)
 
     def init_file(self, path: Path) -> InitFile | None:
         src = self.source(path, "yaml")

@@ -28,9 +28,9 @@ from ..diagnostics import Diagnostics, define_code
 from ..source import SourceText
 from . import ast
 from .idl import (
-    SYN_DUPLICATE,
     check_file_name_style,
     check_no_underscore,
+    check_unique,
     prepare_tokens,
     qname_of,
 )
@@ -259,15 +259,7 @@ class _ComponentBuilder:
         else:
             seen, what = self.endpoint_names, "endpoint"
         check_no_underscore(name, what, self.source, self.diags)
-        if name.text in seen:
-            line, _ = self.source.position(seen[name.text])
-            self.diags.add(
-                SYN_DUPLICATE,
-                f"duplicate {what} '{name.text}' (first on line {line})",
-                self.source.span(name.pos, name.pos + len(name.text)),
-            )
-        else:
-            seen[name.text] = name.pos
+        check_unique(name, seen, what, self.source, self.diags)
         if family == "components":
             self.components.append(ast.ComponentInstanceDecl(name, target, name.pos))
         else:

@@ -100,6 +100,20 @@ SYN_TOO_DEEP = define_code(
     "split the expression or type into named constants and typedefs",
 )
 
+def check_unique(name: ast.Name, seen: dict[str, int], what: str, source: SourceText,
+                 diags: Diagnostics, where: str = "") -> None:
+    """Report ``name`` if ``seen`` has it already (SYN206); otherwise remember it."""
+    if name.text in seen:
+        line, _ = source.position(seen[name.text])
+        diags.add(
+            SYN_DUPLICATE,
+            f"duplicate {what} '{name.text}'{where} (first on line {line})",
+            source.span(name.pos, name.pos + len(name.text)),
+        )
+    else:
+        seen[name.text] = name.pos
+
+
 PRIMITIVE_TYPES = frozenset({
     "UInt8", "UInt16", "UInt32", "UInt64",
     "SInt8", "SInt16", "SInt32", "SInt64",
@@ -379,15 +393,7 @@ class _IdlBuilder:
         return ast.Name(str(tok), tok.start_pos)
 
     def unique(self, name: ast.Name, seen: dict[str, int], what: str, where: str = "") -> None:
-        if name.text in seen:
-            line, _ = self.source.position(seen[name.text])
-            self.diags.add(
-                SYN_DUPLICATE,
-                f"duplicate {what} '{name.text}'{where} (first on line {line})",
-                self.source.span(name.pos, name.pos + len(name.text)),
-            )
-        else:
-            seen[name.text] = name.pos
+        check_unique(name, seen, what, self.source, self.diags, where)
 
     # -- types
 
