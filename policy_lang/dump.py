@@ -15,7 +15,10 @@ def _stmt(st: StmtDef) -> dict:
     if isinstance(st, CallDef):
         return {"call": f"{st.object}.{st.method}", "model": st.model, "kind": st.kind, "line": st.span.line}
     if isinstance(st, MatchDef):
-        return {"match": st.selectors.describe(), "targets": len(st.targets), "body": [_stmt(s) for s in st.body]}
+        out = {"match": st.selectors.describe(), "targets": len(st.targets), "body": [_stmt(s) for s in st.body]}
+        if not st.satisfiable:
+            out["never"] = True
+        return out
     if isinstance(st, ChoiceDef):
         return {
             "choice": [

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import model_library as ml
-from .diagnostics import Diagnostics, Span, define_code
+from .diagnostics import Diagnostics, Severity, Span, define_code
 from .perf import gc_paused
 from .loader import INC_CYCLE, INC_NO_INIT, INC_UNKNOWN_NK, LoadOptions, Workspace, locate_init, locate_policy
 from .sdk import BUILTIN_CLASSES, builtin_interfaces, is_sdk_name
@@ -201,12 +201,11 @@ class Resolver:
         self.profiles: dict[str, AuditProfileDef] = {}
         self.idl = IdlResolver(self._lookup_idl, diags)
         self._component_cache: dict[str, ast.ComponentFile | None] = {}
-        self.templated_gaps = False
+        self.templated_gaps = False           # a placeholder had no value: `use EDL` lines may be missing
+        self._warned_undeclared: set[str] = set()
+        self._warned_basic = False
 
     # ------------------------------------------------------------------ helpers
-    def span(self, src: SourceText, pos: int) -> Span:
-        return src.span(pos)
-
     def _lookup_idl(self, package: str, at: Span | None) -> ast.IdlFile | None:
         return self.ws.find_idl(package, at)
 
@@ -381,7 +380,7 @@ class Resolver:
                     f"{text} is not declared with `use EDL` here (a template expansion may declare it)"
                     + ("; treating it as an opaque class" if cls.opaque else ""),
                     at,
-                    severity=ml_warning(),
+                    severity=Severity.WARNING,
                 )
             self.declared_classes.add(text)
             return cls
@@ -392,15 +391,12 @@ class Resolver:
         self.diags.add(PSL_UNDECLARED_CLASS, f"process class {text} is not declared in the policy", at, hint=hint)
         return None
 
-    _warned_undeclared: set[str] = set()
-
     # ------------------------------------------------------------------ objects
     def load_objects(self) -> None:
-        for model_name in sorted(self.models | ({"Base"} if self.model_available("Base") else set())
-                                 | ({"Pred", "Bool", "Math", "Struct"} if self.model_available("Pred") else set())):
-            model = ml.MODELS[model_name]
-            for obj in model.default_objects:
-                self.objects[obj] = PolicyObjectDef(obj, model.name, None, {}, None, builtin=True)
+        for model in ml.MODELS.values():
+            if self.model_available(model.name):
+                for obj in model.default_objects:
+                    self.objects[obj] = PolicyObjectDef(obj, model.name, None, {}, None, builtin=True)
         for src, d in self.decls():
             if not isinstance(d, ast.PolicyObject):
                 continue
@@ -701,20 +697,20 @@ class Resolver:
         src = ctx.source
         if isinstance(st, ast.Match):
             sel, ok = self.selectors(ctx.event, st.selectors, ctx.sel, src)
-            targets, opaque = self.check_selector_targets(ctx.event, sel, st.selectors, src) if ok else ((), ctx.opaque)
+            if ok:
+                targets, opaque = self.check_selector_targets(ctx.event, sel, st.selectors, src)
+            else:
+                targets, opaque = (), True  # never matches: nothing inside can be checked against targets
             inner = _Ctx(ctx.event, sel, targets, opaque, src)
-            return MatchDef(sel if ok else sel, self.profile_ref(st.audit, src), self.body(st.body, inner),
-                            src.span(st.pos), targets) if ok else MatchDef(
-                                sel, self.profile_ref(st.audit, src), self.body(st.body, inner), src.span(st.pos), ())
+            return MatchDef(sel, self.profile_ref(st.audit, src), self.body(st.body, inner), src.span(st.pos),
+                            targets, satisfiable=ok)
         if isinstance(st, ast.Choice):
             self.expr(st.expr, ctx)
             arms = []
             states = self._selector_cases(st.expr)
-            seen_cases: set = set()
             for arm in st.arms:
                 if arm.case is not None:
-                    self._check_case(arm.case, states, st.expr, src)
-                    seen_cases.add(arm.case.value)
+                    self._check_case(arm.case, states, src)
                 arms.append(ArmDef(arm.case, self.body(arm.body, ctx), src.span(arm.pos)))
             return ChoiceDef(st.expr, self.profile_ref(st.audit, src), tuple(arms), src.span(st.pos))
         if isinstance(st, ast.Call):
@@ -741,7 +737,7 @@ class Resolver:
             return ("regex", None)
         return None
 
-    def _check_case(self, case: ast.Lit, kind, e, src: SourceText) -> None:
+    def _check_case(self, case: ast.Lit, kind, src: SourceText) -> None:
         if kind is None:
             return
         if kind[0] == "flow" and isinstance(kind[1], list) and case.value not in kind[1]:
@@ -864,8 +860,6 @@ class Resolver:
                 self.diags.add(PSL_RULE_IN_EXPR, f"{r[0]}.{r[2].name} is a rule; it cannot give a value", src.span(e.pos))
             return None
         return None
-
-    _warned_basic = False
 
     def ref(self, e: ast.Ref, ctx: _Ctx) -> IdlType | None:
         src = ctx.source
@@ -1007,11 +1001,6 @@ def regex_problem(pattern: str) -> str | None:
     return None
 
 
-def ml_warning():
-    from .diagnostics import Severity
-    return Severity.WARNING
-
-
 def _literal_members(t: ast.PslType | None) -> list | None:
     if t is None:
         return None
@@ -1063,7 +1052,6 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
         return _empty_solution(str(target), diags)
     ws.policy_dir = top.parent.resolve()
     r = Resolver(ws, diags)
-    r._warned_undeclared = set()
     r.collect(top)
     r.templated_gaps = any(d.code in _UNDEFINED_PLACEHOLDER_CODES for d in diags)
     r.load_classes()

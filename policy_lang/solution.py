@@ -145,11 +145,19 @@ class CallDef:
 
 @dataclass(frozen=True)
 class MatchDef:
+    """A nested ``match`` section; ``selectors`` include every enclosing one.
+
+    ``satisfiable`` is False when the section repeats an enclosing selector with
+    another value (``dst=A`` inside ``dst=B``): such a section never applies, and
+    ``selectors`` then holds only a best-effort picture for messages.
+    """
+
     selectors: SelectorSet
     audit: str | None
     body: tuple["StmtDef", ...]
     span: Span
     targets: tuple[Target, ...] = ()
+    satisfiable: bool = True
 
 
 @dataclass(frozen=True)

@@ -883,12 +883,18 @@ def test_psl005_fires_for_nested_match_contradicting_its_binding(make):
     sol = solve(root)
     expect(sol, "PSL005", "warning", root, POLICY, pos_of(text, "dst=echo.Client"))
     assert not errors(sol)
+    # back ends must be able to tell that the section never applies
+    section = [b for b in sol.bindings if b.event == "request" and b.selectors.dst == "echo.Server"][-1].body[0]
+    assert isinstance(section, MatchDef) and section.satisfiable is False and section.targets == ()
 
 
 def test_psl005_quiet_for_repeated_equal_selector_and_disjoint_siblings(make):
     text = policy("request dst=echo.Server {\n    match dst=echo.Server { grant () }\n"
                   "    match src=echo.Client { grant () }\n    match src=Einit { grant () }\n}\n")
-    quiet(solve(make({POLICY: text})), "PSL005")
+    sol = solve(make({POLICY: text}))
+    quiet(sol, "PSL005")
+    sections = [s for b in sol.bindings for s in b.body if isinstance(s, MatchDef)]
+    assert sections and all(s.satisfiable for s in sections)
 
 
 def test_psl006_fires_for_unknown_object(make):
