@@ -391,7 +391,7 @@ def main() -> int:
     print(f"policy: {nlines} lines, {ntokens} tokens, {len(f.decls)} declarations (seed {args.seed})")
 
     def lex_only():
-        with psl._gc_paused():          # as inside parse_psl
+        with psl.gc_paused():          # as inside parse_psl
             lex(grammar, src, Diagnostics())
 
     t_lex = best(lex_only, args.repeat)
