@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--no-excerpt", action="store_true", help="do not quote source lines under diagnostics")
     check.add_argument("--dump", action="store_true", help="with --format json: include the whole resolved model")
+    test = sub.add_parser("test", help="run the policy's PAL tests (assert blocks) against the decision function")
+    add_solution_args(test)
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    decide = sub.add_parser("decide", help="decide one event and explain the decision")
+    add_solution_args(decide)
+    decide.add_argument("--event", required=True, metavar="JSON",
+                        help='e.g. {"kind": "request", "src": "client", "dst": "server", "endpoint": "e", "method": "M", "message": {}}')
+    decide.add_argument("--no-boot", action="store_true", help="do not start the kernel, Einit and the init.yaml processes first")
     bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
     bench.add_argument("what", choices=("load",), help="load: parse + resolve a generated policy")
     bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
@@ -127,6 +135,50 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if sol.ok else EXIT_ERRORS
 
 
+def _load_ok(args: argparse.Namespace) -> Solution | None:
+    sol = load(args.solution, options_from(args))
+    if not sol.ok:
+        print(render_text(sol), file=sys.stderr)
+        return None
+    return sol
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from ksm.pal import render, run_tests
+
+    sol = _load_ok(args)
+    if sol is None:
+        return EXIT_ERRORS
+    results = run_tests(sol)
+    print(render(results, args.verbose))
+    return EXIT_OK if all(r.passed for r in results) else EXIT_ERRORS
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from ksm.engine import SecurityModule
+    from ksm.events import Event
+
+    try:
+        spec = json.loads(args.event)
+        if not isinstance(spec, dict):
+            raise ValueError("the event must be a JSON object")
+        event = Event(spec.get("kind", ""), spec.get("src"), spec.get("dst"), spec.get("endpoint"),
+                      spec.get("method", "main" if spec.get("kind") == "execute" else None),
+                      spec.get("message") or {})
+    except (ValueError, TypeError) as exc:
+        print(f"ksm: error: --event: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sol = _load_ok(args)
+    if sol is None:
+        return EXIT_ERRORS
+    module = SecurityModule(sol)
+    if not args.no_boot:
+        module.boot()
+    decision = module.decide(event)
+    print(decision.explain())
+    return EXIT_OK if decision.granted else EXIT_ERRORS
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ksm.bench import bench_load
 
@@ -162,7 +214,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "bench": cmd_bench, "codes": cmd_codes}
+COMMANDS = {"check": cmd_check, "test": cmd_test, "decide": cmd_decide, "bench": cmd_bench, "codes": cmd_codes}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

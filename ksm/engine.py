@@ -1,0 +1,377 @@
+"""The decision function: decide each security event as the Kaspersky Security Module would.
+
+Pipeline for one event (docs/semantics.md lists every rule with its test):
+
+1. **Participants.** The sender and receiver are resolved to running processes
+   (by task name or SID).  ``execute`` creates the SID of the started process
+   (``dst_sid``); the kernel's own start is ``execute`` of ``kl.core.Core``.
+   Naming a process that is not running denies the event.
+2. **Structure check.** The message must fit the called method exactly
+   (:mod:`ksm.structure`); a malformed message is denied before any rule runs.
+3. **Rules.** Every binding and nested ``match`` section whose selectors match the
+   event contributes its calls, in textual order (no "first match wins").  A
+   ``choice`` runs the arm its expression selects (``_`` otherwise).
+4. **Verdict.** Granted only if at least one rule ran and every rule granted; a
+   method that runs incorrectly (unknown SID, index out of range, ...) denies.
+5. **State.** Rules see the state left by the rules before them in the same event;
+   the event's state changes are committed only if the decision is granted
+   (``transactional=True``, the default).
+
+Speed: the statements that apply to an event depend only on (event kind, sender
+class, receiver class, endpoint, method), so they are compiled once per such key
+into a flat program of closures and cached; a decision does not walk the bindings.
+
+Fail closed: nothing raised while deciding escapes :meth:`SecurityModule.decide`;
+an unexpected exception is a denial whose reason starts with ``internal-error``.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from policy_lang import Solution
+from policy_lang.solution import (
+    EINIT_CLASS, KERNEL_CLASS, BindingDef, CallDef, ChoiceDef, MatchDef, ProcessClass, SelectorSet,
+    message_params,
+)
+from policy_lang.syntax import ast
+
+from .events import Decision, Event, Step
+from .expressions import ExprCompiler, EvalContext
+from .security_models import ModelError, choose_by_equality
+from .security_models.registry import model_impl
+from .structure import MalformedMessage, compile_message
+
+
+class SolutionNotLoadable(ValueError):
+    """The solution has errors; a security module is not built from it."""
+
+
+@dataclass
+class Process:
+    sid: int
+    cls: str
+    task: str | None
+
+
+@dataclass(frozen=True)
+class Options:
+    """Choices the documentation leaves open, with their defaults (docs/semantics.md)."""
+
+    transactional: bool = True        # commit an event's state changes only if it is granted
+    choice_without_match: str = "deny"  # "deny": a choice with no selected arm and no `_` denies; "nothing"
+    check_structure: bool = True      # the structure check (off only for experiments)
+
+
+_Program = tuple  # tuple of compiled steps
+
+
+class SecurityModule:
+    """A running security module over one solution (thread safe: one decision at a time)."""
+
+    def __init__(self, solution: Solution, options: Options | None = None):
+        if not solution.ok:
+            raise SolutionNotLoadable("the solution has errors; run `ksm check` and fix them first")
+        self.solution = solution
+        self.options = options or Options()
+        self._lock = threading.RLock()
+        self._impls = {name: model_impl(o.model) for name, o in solution.objects.items()}
+        self._exprs = ExprCompiler(solution, self._impls)
+        self._programs: dict[tuple, _Program] = {}
+        self._validators: dict[tuple, Callable] = {}
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Fresh module: no processes, every object in its initial state."""
+        with self._lock:
+            self.states: dict[str, Any] = {
+                name: self._impls[name].initial_state(o) for name, o in self.solution.objects.items()
+            }
+            self.processes: dict[int, Process] = {}
+            self._by_task: dict[str, int] = {}
+            self._next_sid = 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The model state of every object (immutable values)."""
+        with self._lock:
+            return dict(self.states)
+
+    def boot(self) -> list[Decision]:
+        """Start the kernel, Einit and every init.yaml instance, as at system start."""
+        out = [self.decide(Event.execute(KERNEL_CLASS))]
+        out.append(self.decide(Event.execute(EINIT_CLASS, src=KERNEL_CLASS)))
+        for inst in self.solution.instances:
+            out.append(self.decide(Event.execute(inst.task, src=EINIT_CLASS)))
+        return out
+
+    # ------------------------------------------------------------------ deciding
+    def decide(self, event: Event) -> Decision:
+        try:
+            with self._lock:
+                return self._decide(event)
+        except _Denied as d:
+            return Decision(False, d.reason, event, tuple(d.steps))
+        except Exception as exc:  # fail closed: a bug is a denial, never an escape
+            return Decision(False, f"internal-error: {type(exc).__name__}: {exc}", event)
+
+    def decide_many(self, events: Iterable[Event]) -> list[Decision]:
+        """Decide events in order under one lock acquisition."""
+        with self._lock:
+            return [self.decide(e) for e in events]
+
+    def _decide(self, event: Event) -> Decision:
+        kind = event.kind
+        if kind not in ("execute", "request", "response", "error", "security"):
+            raise _Denied(f"unknown event kind {kind!r}")
+        new_proc: Process | None = None
+        if kind == "execute":
+            src_proc, new_proc = self._execute_participants(event)
+            src_cls, dst_cls = src_proc.cls if src_proc else KERNEL_CLASS, new_proc.cls
+            src_sid, dst_sid = (src_proc.sid if src_proc else new_proc.sid), new_proc.sid
+            endpoint = interface = None
+            method_name = "main"
+            message: Mapping = {}
+        else:
+            src_proc = self._process(event.src, "sender")
+            dst_proc = self._process(event.dst, "receiver") if kind != "security" else None
+            src_cls, src_sid = src_proc.cls, src_proc.sid
+            dst_cls, dst_sid = (dst_proc.cls, dst_proc.sid) if dst_proc else (None, None)
+            endpoint, interface, method_name, message = self._address(event, src_proc, dst_proc)
+        key = (kind, src_cls, dst_cls, endpoint, interface, method_name)
+        program = self._programs.get(key)
+        if program is None:
+            program = self._programs[key] = self._compile(key)
+        ctx = EvalContext(message, src_sid, dst_sid, self.states, {})
+        steps: list[Step] = []
+        verdicts = 0
+        denied_reason = ""
+        for step in program:
+            ok, reason, n = step(ctx, steps)
+            verdicts += n
+            if not ok and not denied_reason:
+                denied_reason = reason
+        granted = verdicts > 0 and not denied_reason
+        if not granted and not denied_reason:
+            denied_reason = "no rule applies to this event (default deny)"
+        if granted or not self.options.transactional:
+            self.states.update(ctx.pending)
+        if new_proc is not None and granted:
+            self.processes[new_proc.sid] = new_proc
+            if new_proc.task and new_proc.task not in self._by_task:
+                self._by_task[new_proc.task] = new_proc.sid
+        elif new_proc is not None:
+            self._next_sid = new_proc.sid  # the SID was never handed out
+        reason = "every rule granted" if granted else denied_reason
+        return Decision(granted, reason, event, tuple(steps), new_proc.sid if (new_proc and granted) else None)
+
+    # ------------------------------------------------------------------ participants
+    def _process(self, ref: Any, role: str) -> Process:
+        if isinstance(ref, bool):
+            raise _Denied(f"{role} {ref!r} is not a process")
+        if isinstance(ref, int):
+            proc = self.processes.get(ref)
+            if proc is None:
+                raise _Denied(f"{role}: no running process has SID {ref}")
+            return proc
+        if isinstance(ref, str):
+            sid = self._by_task.get(ref)
+            if sid is None:
+                raise _Denied(f"{role}: no running process named {ref!r}")
+            return self.processes[sid]
+        raise _Denied(f"{role} must be a task name or a SID, not {type(ref).__name__}")
+
+    def _execute_participants(self, event: Event) -> tuple[Process | None, Process]:
+        dst = event.dst
+        if not isinstance(dst, str):
+            raise _Denied("execute: dst must name a task from init.yaml or a process class")
+        instance = self.solution.instance(dst)
+        if instance is not None:
+            cls, task = instance.cls, instance.task
+        elif dst in self.solution.classes:
+            cls, task = dst, dst
+        else:
+            raise _Denied(f"execute: {dst!r} is neither a task in init.yaml nor a known process class")
+        if task in self._by_task:
+            task = None  # a second process of the same name: reachable by its SID only
+        src = None
+        if event.src is not None:
+            src = self._process(event.src, "sender")
+        elif cls != KERNEL_CLASS:
+            kernel = self._by_task.get(KERNEL_CLASS)
+            src = self.processes.get(kernel) if kernel is not None else None
+            if src is None:
+                raise _Denied("execute: the kernel has not started (decide Event.execute('kl.core.Core') first)")
+        sid = self._next_sid
+        self._next_sid += 1
+        return src, Process(sid, cls, task)
+
+    def _address(self, event: Event, src: Process, dst: Process | None):
+        """(endpoint, interface, method, normalised message) of an IPC or security event."""
+        kind = event.kind
+        if kind == "security":
+            cls = self.solution.classes.get(src.cls)
+            iface = cls.security if cls else None
+            if iface is None:
+                raise _Denied(f"{src.cls} has no security interface")
+            method = _method(iface, event.method)
+            return None, iface.name, method.name, self._validate(iface.name, method, kind, event.message)
+        server = dst if kind == "request" else src
+        cls: ProcessClass = self.solution.classes[server.cls]
+        if cls.opaque:
+            # Unknown endpoints (the kernel, SDK programs without descriptions): the
+            # names are taken as given and the message is not structure-checked.
+            if not isinstance(event.endpoint, (str, type(None))) or not isinstance(event.method, (str, type(None))):
+                raise _Denied(f"{cls.name} is opaque: name its endpoint and method, not RIID/MID")
+            return event.endpoint, None, event.method, dict(event.message)
+        ep = None
+        if isinstance(event.endpoint, str):
+            ep = cls.endpoint(event.endpoint)
+        elif isinstance(event.endpoint, int) and not isinstance(event.endpoint, bool):
+            ep = cls.endpoints[event.endpoint] if 0 <= event.endpoint < len(cls.endpoints) else None
+        if ep is None:
+            raise _Denied(f"malformed message: {cls.name} has no endpoint {event.endpoint!r}")
+        method = _method(ep.interface, event.method)
+        return ep.name, ep.interface.name, method.name, self._validate(ep.interface.name, method, kind, event.message)
+
+    def _validate(self, iface: str, method, kind: str, message: Mapping) -> dict:
+        if not self.options.check_structure:
+            return dict(message)
+        key = (iface, method.name, kind)
+        check = self._validators.get(key)
+        if check is None:
+            check = self._validators[key] = compile_message(message_params(method, kind))
+        try:
+            return check(message)
+        except MalformedMessage as exc:
+            raise _Denied(f"malformed message: {exc}")
+
+    # ------------------------------------------------------------------ compiling
+    def _compile(self, key: tuple) -> _Program:
+        kind = key[0]
+        program: list = []
+        for b in self.solution.bindings:
+            if b.event == kind and _selects(b.selectors, key):
+                program.append(self._enter(f"{kind} {b.selectors.describe()}", b.span))
+                program.extend(self._body(b.body, key))
+        return tuple(program)
+
+    def _body(self, body, key) -> list:
+        out: list = []
+        for st in body:
+            if isinstance(st, MatchDef):
+                if st.satisfiable and _selects(st.selectors, key):
+                    out.append(self._enter(f"match {st.selectors.describe()}", st.span))
+                    out.extend(self._body(st.body, key))
+            elif isinstance(st, ChoiceDef):
+                out.append(self._choice(st, key))
+            elif isinstance(st, CallDef):
+                out.append(self._call(st))
+        return out
+
+    @staticmethod
+    def _enter(what: str, span) -> Callable:
+        def step(ctx, steps):
+            steps.append(Step(what, "matched", span))
+            return True, "", 0
+        return step
+
+    def _call(self, c: CallDef) -> Callable:
+        what = f"{c.object}.{c.method}"
+        if c.kind != "rule":
+            value = self._exprs.compile(c.node)
+
+            def expr_step(ctx, steps):
+                try:
+                    value(ctx)
+                except ModelError as exc:
+                    steps.append(Step(what, "error", c.span, str(exc)))
+                    return False, f"{what} runs incorrectly: {exc}", 0
+                steps.append(Step(what, "value", c.span, "expression: votes nothing"))
+                return True, "", 0
+            return expr_step
+        impl = self._impls[c.object]
+        obj = self.solution.objects[c.object]
+        arg = self._exprs.compile(c.arg)
+        method = c.method
+
+        def rule_step(ctx, steps):
+            try:
+                res = impl.rule(obj, ctx.state(c.object), method, arg(ctx))
+            except ModelError as exc:
+                steps.append(Step(what, "error", c.span, str(exc)))
+                return False, f"{what} runs incorrectly: {exc}", 1
+            if res.granted:
+                ctx.pending[c.object] = res.state
+                steps.append(Step(what, "granted", c.span, res.reason))
+                return True, "", 1
+            steps.append(Step(what, "denied", c.span, res.reason))
+            return False, f"{what} denied" + (f": {res.reason}" if res.reason else ""), 1
+        return rule_step
+
+    def _choice(self, ch: ChoiceDef, key) -> Callable:
+        cases = [a.case.value if a.case is not None else None for a in ch.arms]
+        arms = [tuple(self._body(a.body, key)) for a in ch.arms]
+        default = next((i for i, a in enumerate(ch.arms) if a.case is None), None)
+        select = self._selector(ch.expr, cases)
+        deny_unmatched = self.options.choice_without_match == "deny"
+
+        def step(ctx, steps):
+            try:
+                idx = select(ctx)
+            except ModelError as exc:
+                steps.append(Step("choice", "error", ch.span, str(exc)))
+                return False, f"choice selector runs incorrectly: {exc}", 0
+            if idx is None:
+                idx = default
+            if idx is None:
+                steps.append(Step("choice", "chose", ch.span, "no arm selected"))
+                return (False, "choice selected no arm and has no `_`", 1) if deny_unmatched else (True, "", 0)
+            steps.append(Step("choice", "chose", ch.arms[idx].span, "_" if cases[idx] is None else repr(cases[idx])))
+            ok_all, first_reason, n_all = True, "", 0
+            for sub in arms[idx]:
+                ok, reason, n = sub(ctx, steps)
+                n_all += n
+                if not ok and ok_all:
+                    ok_all, first_reason = False, reason
+            return ok_all, first_reason, n_all
+        return step
+
+    def _selector(self, e: ast.Expr, cases: list) -> Callable:
+        if isinstance(e, ast.Call):
+            target = self._exprs.call_target(e)
+            if target is not None:
+                name, impl, obj, method = target
+                arg = self._exprs.compile(e.arg)
+                return lambda ctx: impl.choose(obj, ctx.state(name), method, arg(ctx), cases)
+        value = self._exprs.compile(e)
+        return lambda ctx: choose_by_equality(value(ctx), cases)
+
+
+class _Denied(Exception):
+    def __init__(self, reason: str, steps=()):
+        super().__init__(reason)
+        self.reason = reason
+        self.steps = list(steps)
+
+
+def _method(iface, ref):
+    if isinstance(ref, str):
+        for m in iface.methods:
+            if m.name == ref:
+                return m
+    elif isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(iface.methods):
+        return iface.methods[ref]
+    raise _Denied(f"malformed message: interface {iface.name} has no method {ref!r}")
+
+
+def _selects(sel: SelectorSet, key: tuple) -> bool:
+    kind, src, dst, endpoint, interface, method = key
+    return (
+        (sel.src is None or sel.src == src)
+        and (sel.dst is None or sel.dst == dst)
+        and (sel.endpoint is None or sel.endpoint == endpoint)
+        and (sel.interface is None or sel.interface == interface)
+        and (sel.method is None or sel.method == method)
+    )

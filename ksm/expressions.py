@@ -1,0 +1,142 @@
+"""PSL expressions compiled to closures over an evaluation context.
+
+A binding's arguments and conditions are compiled once (per program) into nested
+Python closures; evaluating one is then a chain of calls with no dispatch on node
+types.  Operators and the Struct accessors come from their security-model modules
+(``pred``, ``boolean``, ``arith``, ``struct``), so the semantics live in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from policy_lang import model_library as ml
+from policy_lang.solution import PolicyObjectDef, Solution
+from policy_lang.syntax import ast
+
+from .security_models import ModelError
+from .security_models import arith, boolean, pred, struct
+
+Fn = Callable[["EvalContext"], Any]
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {}
+_UNARY: dict[str, Callable[[Any], Any]] = {}
+for _ops in (pred.OPERATORS, boolean.OPERATORS, arith.OPERATORS):
+    for _name, _fn in _ops.items():
+        if _name in ("!", "~", "neg", "unary-"):
+            _UNARY["-" if _name in ("neg", "unary-") else _name] = _fn
+        else:
+            _BINARY[_name] = _fn
+_UNARY.setdefault("-", getattr(arith, "negate", None) or (lambda x: arith.OPERATORS["-"](0, x)))
+
+
+@dataclass
+class EvalContext:
+    """What an expression can see: the message, the participants' SIDs, model state."""
+
+    message: Mapping[str, Any]
+    src_sid: int | None
+    dst_sid: int | None
+    states: Mapping[str, Any]
+    pending: dict[str, Any]       # state changes of this event so far (not yet committed)
+
+    def state(self, obj: str) -> Any:
+        pending = self.pending
+        return pending[obj] if obj in pending else self.states[obj]
+
+
+class ExprCompiler:
+    def __init__(self, solution: Solution, impls: Mapping[str, Any]):
+        self.solution = solution
+        self.impls = impls
+
+    def call_target(self, c: ast.Call):
+        """(object name, model implementation, object, method) of a call, if it resolves."""
+        name = c.object.text if c.object is not None else ml.UNPREFIXED.get(c.method.text)
+        if name is None or name not in self.solution.objects:
+            return None
+        return name, self.impls[name], self.solution.objects[name], c.method.text
+
+    def compile(self, e: ast.Expr) -> Fn:
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e)
+
+    # --------------------------------------------------------------- node kinds
+    def _Lit(self, e: ast.Lit) -> Fn:
+        v = e.value
+        return lambda ctx: v
+
+    def _ListExpr(self, e: ast.ListExpr) -> Fn:
+        items = [self.compile(i) for i in e.items]
+        return lambda ctx: [f(ctx) for f in items]
+
+    def _RecordExpr(self, e: ast.RecordExpr) -> Fn:
+        fields = [(f.key.text if isinstance(f.key, ast.Name) else f.key.value, self.compile(f.value)) for f in e.fields]
+        return lambda ctx: {k: f(ctx) for k, f in fields}
+
+    def _Ref(self, e: ast.Ref) -> Fn:
+        path = e.path
+        head = path[0]
+        if head == "src_sid" and len(path) == 1:
+            return lambda ctx: _need(ctx.src_sid, "src_sid")
+        if head == "dst_sid" and len(path) == 1:
+            return lambda ctx: _need(ctx.dst_sid, "dst_sid")
+        if head != "message":
+            name = ".".join(path)
+
+            def undefined(ctx):
+                raise ModelError(f"{name} is not defined")
+            return undefined
+        rest = path[1:]
+        field = struct.field
+
+        def ref(ctx):
+            v = ctx.message
+            for seg in rest:
+                v = field(v, seg)
+            return v
+        return ref
+
+    def _FieldAccess(self, e: ast.FieldAccess) -> Fn:
+        base = self.compile(e.base)
+        name = e.name
+        field = struct.field
+        return lambda ctx: field(base(ctx), name)
+
+    def _IndexExpr(self, e: ast.IndexExpr) -> Fn:
+        base = self.compile(e.base)
+        idx = self.compile(e.index)
+        index = struct.index
+        return lambda ctx: index(base(ctx), idx(ctx))
+
+    def _BinOp(self, e: ast.BinOp) -> Fn:
+        op = _BINARY.get(e.op)
+        if op is None:
+            raise ModelError(f"operator {e.op} is not supported")
+        left, right = self.compile(e.left), self.compile(e.right)
+        return lambda ctx: op(left(ctx), right(ctx))
+
+    def _UnOp(self, e: ast.UnOp) -> Fn:
+        op = _UNARY.get(e.op)
+        if op is None:
+            raise ModelError(f"operator {e.op} is not supported")
+        operand = self.compile(e.operand)
+        return lambda ctx: op(operand(ctx))
+
+    def _Call(self, e: ast.Call) -> Fn:
+        target = self.call_target(e)
+        arg = self.compile(e.arg)
+        if target is None:
+            what = f"{e.object.text + '.' if e.object else ''}{e.method.text}"
+
+            def unknown(ctx):
+                raise ModelError(f"{what} is not a known model method")
+            return unknown
+        name, impl, obj, method = target
+        return lambda ctx: impl.expression(obj, ctx.state(name), method, arg(ctx))
+
+
+def _need(v, what: str):
+    if v is None:
+        raise ModelError(f"{what} is undefined for this event")
+    return v

@@ -1,0 +1,83 @@
+"""Security models: the concrete semantics of every rule and expression, one module each.
+
+Each model module (``base.py``, ``flow.py``, ...) holds everything about its model:
+its configuration checks, its per-object state, its rules and expressions, and —
+as later issues land — its symbolic (Z3) encoding beside them, so the two can be
+tested against each other.
+
+The decision engine talks to a model only through :class:`SecurityModel`:
+
+* **state is an immutable value** per policy object (typically a frozen mapping
+  ``sid -> context``).  A rule returns the *new* state instead of mutating, so the
+  engine can apply state changes only when the final decision is granted
+  (transactional, the documented default) or apply them regardless (an option);
+* a method that "runs incorrectly" (unknown SID, missing key, index out of range,
+  full table...) raises :class:`ModelError`; the engine turns it into a denial with
+  that reason.  Any other exception is a bug and is also turned into a denial
+  (``internal-error``) by the engine — models never need to catch it;
+* argument values are plain Python: ``None`` is the unit ``()``, records are
+  ``dict``, lists are ``list``/``tuple``, text is ``str``, numbers ``int``,
+  booleans ``bool``; a SID is an ``int``; an IDL ``Handle`` is a ``dict`` with
+  ``handle`` (the SID) and ``rights``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Protocol, Sequence
+
+from policy_lang.solution import PolicyObjectDef
+
+
+class ModelError(Exception):
+    """A model method ran incorrectly: the event is denied with this reason."""
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """What a rule says: the verdict, the state after it, and why."""
+
+    granted: bool
+    state: Any
+    reason: str = ""
+
+
+class SecurityModel(Protocol):
+    """The interface every model module implements (see the module docstring)."""
+
+    name: ClassVar[str]
+
+    def initial_state(self, obj: PolicyObjectDef) -> Any:
+        """State of a freshly created object (before any event)."""
+
+    def rule(self, obj: PolicyObjectDef, state: Any, method: str, arg: Any) -> RuleResult:
+        """Run rule ``method``; raise :class:`ModelError` if it runs incorrectly."""
+
+    def expression(self, obj: PolicyObjectDef, state: Any, method: str, arg: Any) -> Any:
+        """Evaluate expression ``method``; raise :class:`ModelError` if it runs incorrectly."""
+
+    def choose(self, obj: PolicyObjectDef, state: Any, method: str, arg: Any, cases: Sequence[Any]) -> int | None:
+        """For ``choice``: index of the arm whose case the expression selects, or None.
+
+        ``cases`` are the arm literals in textual order, ``None`` standing for ``_``
+        (the engine falls back to ``_`` when this returns None).
+        """
+
+
+def choose_by_equality(value: Any, cases: Sequence[Any]) -> int | None:
+    """Default ``choose``: the first arm whose literal equals the expression's value."""
+    for i, case in enumerate(cases):
+        if case is not None and case == value:
+            return i
+    return None
+
+
+def require_sid(arg: Mapping, key: str = "sid") -> int:
+    """The SID field of a record argument; a non-integer SID runs incorrectly."""
+    if not isinstance(arg, Mapping) or key not in arg:
+        raise ModelError(f"argument needs field `{key}`")
+    sid = arg[key]
+    if isinstance(sid, Mapping) and "handle" in sid:  # a HandleDesc given where a Sid is expected
+        sid = sid["handle"]
+    if not isinstance(sid, int) or isinstance(sid, bool) or sid < 0:
+        raise ModelError(f"`{key}` is not a SID: {sid!r}")
+    return sid

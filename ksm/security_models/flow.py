@@ -1,0 +1,228 @@
+"""Flow: per-resource finite-state machines.
+
+What the model does (KasperskyOS Community Edition docs, pages "Flow security
+model", "... object", "... init/fini/enter/allow rule", "... query expression",
+KCE 1.1 and 1.2; restated in our own words):
+
+* An object describes one FSM configuration: ``type State`` (a variant of text
+  literals), ``config.states`` (the state set), ``config.initial`` and
+  ``config.transitions`` (state -> list of states it may switch to).  Every FSM of
+  the object has this configuration; a SID has at most one FSM per object.
+* ``init {sid}`` creates an FSM in the initial state and binds it to the SID;
+  denied when the SID already has an FSM of this object or is out of range.
+* ``fini {sid}`` destroys the SID's FSM; denied when it has none or is out of range.
+* ``enter {sid, state}`` switches the FSM to ``state``; denied when the
+  configuration does not allow the transition from the current state, when the SID
+  has no FSM, or when it is out of range.
+* ``allow {sid, states}`` is granted iff the current state is in ``states``; denied
+  otherwise, when the SID has no FSM, or when it is out of range.  No state change.
+* ``query {sid}`` gives the current state, meant as a ``choice`` selector; it runs
+  incorrectly when the SID has no FSM or is out of range.
+
+Denied versus "runs incorrectly"
+--------------------------------
+Every documented failure of a **rule** returns ``RuleResult(granted=False, <the
+same state object>, "denied: ...")``; every documented failure of ``query`` raises
+:class:`ModelError` (``"runs incorrectly: ..."``).  A malformed argument (missing
+field, SID not a non-negative integer, ``state`` not text, ``states`` not a list)
+raises :class:`ModelError` in rules too.
+
+``choose``: the ``choice`` arm whose case literal equals the current state; None
+(the engine then takes ``_``) when no literal equals it.
+
+State
+-----
+:class:`FlowState` is an immutable, hashable value: a read-only mapping
+``sid -> current state`` for the SIDs that have an FSM.
+
+Open points (not stated by the docs; our choices)
+-------------------------------------------------
+1. A self-loop ``enter`` into the current state is granted only when the state
+   lists itself in ``transitions`` (the docs' rule is "the transition must be
+   permitted"; no exception for staying put is mentioned).  The smart_lock example
+   relies on this ("already unlocked" is denied).
+2. A state missing from ``transitions`` has no outgoing transitions (the docs'
+   example leaves terminal states out).
+3. ``enter`` to a value that is not one of ``config.states`` is denied as a
+   transition the configuration does not permit (the policy compiler rejects such
+   literals; a message field could still carry one).
+4. The permissible SID range: :data:`SID_LIMIT` (default ``None`` = unbounded).
+5. ``allow`` with an empty set is simply denied (the state is in no empty set).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping, Sequence
+
+from policy_lang.solution import PolicyObjectDef
+
+from . import ModelError, RuleResult, require_sid
+
+#: SIDs ``>= SID_LIMIT`` are outside the permissible range (``None``: no bound).
+SID_LIMIT: int | None = None
+
+RULES = ("init", "fini", "enter", "allow")
+EXPRESSIONS = ("query",)
+
+
+# ---------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class FlowConfig:
+    states: tuple[str, ...]
+    initial: str
+    transitions: Mapping[str, frozenset]     # state -> states it may enter
+
+    def permits(self, current: str, target: str) -> bool:
+        return target in self.transitions.get(current, frozenset())
+
+
+def parse_config(obj: PolicyObjectDef) -> FlowConfig:
+    """``{ states : [...], initial : s, transitions : { s : [...] } }``; else ModelError."""
+    cfg = obj.config
+    where = f"Flow object {obj.name}"
+    if not isinstance(cfg, Mapping):
+        raise ModelError(f"{where}: config must be a record with states, initial and transitions")
+    states = cfg.get("states")
+    if not isinstance(states, (list, tuple)) or not states or not all(isinstance(s, str) for s in states):
+        raise ModelError(f"{where}: `states` must be a non-empty list of text literals")
+    initial = cfg.get("initial")
+    if initial not in states:
+        raise ModelError(f"{where}: initial state {initial!r} is not in `states`")
+    trans = cfg.get("transitions")
+    if not isinstance(trans, Mapping):
+        raise ModelError(f"{where}: `transitions` must map a state to a list of states")
+    out: dict[str, frozenset] = {}
+    for src, dsts in trans.items():
+        if src not in states:
+            raise ModelError(f"{where}: transition from unknown state {src!r}")
+        if not isinstance(dsts, (list, tuple)) or any(d not in states for d in dsts):
+            raise ModelError(f"{where}: transitions from {src!r} must list known states")
+        out[src] = frozenset(dsts)
+    return FlowConfig(tuple(states), initial, MappingProxyType(out))
+
+
+# ----------------------------------------------------------------------- state
+class FlowState:
+    """Immutable state of one Flow object: ``sid -> current FSM state``."""
+
+    __slots__ = ("_fsms", "_hash")
+
+    def __init__(self, fsms: Mapping[int, str] | None = None) -> None:
+        object.__setattr__(self, "_fsms", MappingProxyType(dict(fsms or {})))
+        object.__setattr__(self, "_hash", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FlowState is immutable")
+
+    @property
+    def fsms(self) -> Mapping[int, str]:
+        return self._fsms
+
+    def current(self, sid: int) -> str | None:
+        return self._fsms.get(sid)
+
+    def with_fsm(self, sid: int, current: str) -> "FlowState":
+        d = dict(self._fsms)
+        d[sid] = current
+        return FlowState(d)
+
+    def without(self, sid: int) -> "FlowState":
+        d = dict(self._fsms)
+        del d[sid]
+        return FlowState(d)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FlowState) and dict(self._fsms) == dict(other._fsms)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            object.__setattr__(self, "_hash", hash(frozenset(self._fsms.items())))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"FlowState({dict(sorted(self._fsms.items()))!r})"
+
+
+# ----------------------------------------------------------------------- model
+class FlowModel:
+    """Concrete semantics of the Flow model (see the module docstring)."""
+
+    name: ClassVar[str] = "Flow"
+
+    def __init__(self, *, sid_limit: int | None = SID_LIMIT) -> None:
+        self.sid_limit = sid_limit
+
+    def _in_range(self, sid: int) -> bool:
+        return self.sid_limit is None or sid < self.sid_limit
+
+    def initial_state(self, obj: PolicyObjectDef) -> FlowState:
+        parse_config(obj)
+        return FlowState()
+
+    def rule(self, obj: PolicyObjectDef, state: FlowState, method: str, arg: Any) -> RuleResult:
+        if method not in RULES:
+            raise ModelError(f"runs incorrectly: Flow has no rule `{method}`")
+        cfg = parse_config(obj)
+        sid = require_sid(arg)
+        if method == "enter":
+            if "state" not in arg:
+                raise ModelError("runs incorrectly: argument needs field `state`")
+            target = arg["state"]
+            if not isinstance(target, str):
+                raise ModelError(f"runs incorrectly: {obj.name}.enter: state {target!r} is not text")
+        if method == "allow":
+            if "states" not in arg:
+                raise ModelError("runs incorrectly: argument needs field `states`")
+            wanted = arg["states"]
+            if not isinstance(wanted, (list, tuple, set, frozenset)) or not all(isinstance(s, str) for s in wanted):
+                raise ModelError(f"runs incorrectly: {obj.name}.allow: states {wanted!r} is not a set of states")
+
+        def deny(why: str) -> RuleResult:
+            return RuleResult(False, state, f"denied: {obj.name}.{method}: {why}")
+
+        if not self._in_range(sid):
+            return deny(f"sid {sid} is outside the permissible range (< {self.sid_limit})")
+        current = state.current(sid)
+        if method == "init":
+            if current is not None:
+                return deny(f"sid {sid} already has a state machine of this object (in {current!r})")
+            return RuleResult(True, state.with_fsm(sid, cfg.initial),
+                              f"granted: {obj.name}.init: state machine of sid {sid} created in {cfg.initial!r}")
+        if current is None:
+            return deny(f"sid {sid} has no state machine of this object")
+        if method == "fini":
+            return RuleResult(True, state.without(sid), f"granted: {obj.name}.fini: state machine of sid {sid} destroyed")
+        if method == "enter":
+            if target not in cfg.states:
+                return deny(f"{target!r} is not a state of this machine (states: {', '.join(cfg.states)})")
+            if not cfg.permits(current, target):
+                allowed = sorted(cfg.transitions.get(current, ()))
+                return deny(f"transition {current!r} -> {target!r} is not permitted "
+                            f"(from {current!r}: {', '.join(map(repr, allowed)) or 'none'})")
+            return RuleResult(True, state.with_fsm(sid, target),
+                              f"granted: {obj.name}.enter: sid {sid} {current!r} -> {target!r}")
+        # allow
+        if current in wanted:
+            return RuleResult(True, state, f"granted: {obj.name}.allow: sid {sid} is in {current!r}")
+        return deny(f"sid {sid} is in {current!r}, not in {sorted(set(wanted))!r}")
+
+    def expression(self, obj: PolicyObjectDef, state: FlowState, method: str, arg: Any) -> str:
+        if method not in EXPRESSIONS:
+            raise ModelError(f"runs incorrectly: Flow has no expression `{method}`")
+        parse_config(obj)
+        sid = require_sid(arg)
+        if not self._in_range(sid):
+            raise ModelError(f"runs incorrectly: {obj.name}.query: sid {sid} is outside the permissible range (< {self.sid_limit})")
+        current = state.current(sid)
+        if current is None:
+            raise ModelError(f"runs incorrectly: {obj.name}.query: sid {sid} has no state machine of this object")
+        return current
+
+    def choose(self, obj: PolicyObjectDef, state: FlowState, method: str, arg: Any, cases: Sequence[Any]) -> int | None:
+        """The arm whose literal equals the current state (None: fall back to ``_``)."""
+        current = self.expression(obj, state, method, arg)
+        for i, case in enumerate(cases):
+            if isinstance(case, str) and case == current:
+                return i
+        return None

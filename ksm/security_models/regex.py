@@ -1,0 +1,313 @@
+"""Regex: text validation with statically defined regular expressions (``re.match``, ``re.select``).
+
+What the model does (KCE docs, "Regex security model", 0.0 and 1.0-1.4; our own words):
+
+* ``re.match {text : <Text>, pattern : <Text>}`` returns ``true`` when the text
+  matches the regular expression, ``false`` otherwise.
+* ``re.select {text : <Text>}`` is meant as the selector of a ``choice``: the case
+  labels are regular expressions and the text is checked against them to pick the
+  arm; ``_`` is the fallback.
+* Patterns are static (written in the policy).  1.1+ docs add that a ``match``
+  pattern may be a text literal (backslashes doubled) or a multi-line regex block,
+  that ``select`` patterns are text literals, and that matching is case-sensitive.
+* One pre-created object ``re``; no parameters; auditable (``emit`` key).
+
+Here
+----
+* :meth:`RegexModel.expression` ``"match"`` returns a Python ``bool``;
+  ``"select"`` checks its argument and returns the text (its value only matters
+  through ``choose``).
+* :meth:`RegexModel.choose` for ``"select"`` returns the index of the **first**
+  case, in textual order, whose pattern matches the text, or ``None`` (the engine
+  then takes ``_``).  All case patterns are compiled (checked) before matching, so a
+  bad pattern runs incorrectly whatever the text.  For any other method, ``choose``
+  compares the expression's value with the case literals.
+* A non-text ``text`` or ``pattern``, a missing field, a non-text case label, or a
+  pattern that does not compile in the dialect below raises
+  :class:`~ksm.security_models.ModelError` ("runs incorrectly" → denied).
+* Patterns are compiled once and cached (:func:`compile_pattern`, LRU, keyed by the
+  pattern and the dialect options).  :func:`pattern_problem` tells a build-time
+  checker why a pattern is refused.
+
+Dialect (KSM's is **unconfirmed**)
+----------------------------------
+The docs list literals, metacharacters, character classes, quantifiers and
+anchors, but we could not read the exact table.  We evaluate with Python's ``re``
+(``re.ASCII``: ``\\d \\w \\s`` are ASCII classes) after a small translation, and
+with :data:`STRICT_DIALECT` (default ``True``) we refuse constructs outside the
+part common to POSIX ERE and ECMAScript:
+
+* accepted: literals; ``\\`` + any non-alphanumeric character (``\\ `` and
+  ``\\!`` as in the docs' example); ``\\t \\n \\r \\f \\v``, ``\\xHH``;
+  ``\\d \\w \\s \\D \\W \\S \\b \\B``; ``.``; ``^``; ``$``; ``|``; ``( )``;
+  bracket expressions with ranges, negation and the POSIX classes
+  ``[:alpha:]`` etc. (translated to ASCII sets); quantifiers ``* + ? {n} {n,}
+  {n,m}``; a lazy ``?`` after a quantifier (it cannot change *whether* a text
+  matches).
+* refused (strict): every ``(?...)`` group (non-capturing, look-around, named,
+  inline flags, comments, conditionals, atomic), back-references ``\\1``..,
+  other letter escapes (``\\A \\Z \\z \\u \\N \\g``...), possessive quantifiers
+  (``a*+``), POSIX ``[= =]`` / ``[. .]``.  With ``STRICT_DIALECT = False`` those
+  are handed to Python ``re`` as written.
+* ``$`` matches only at the very end of the text (translated to ``\\Z``): Python's
+  ``$`` also matches before a final newline, which neither POSIX nor ECMAScript
+  does and which would let ``"abc\\n"`` pass ``^abc$``.
+* ``.`` does not match a newline unless :data:`DOT_MATCHES_NEWLINE` is ``True``
+  (ECMAScript reading; POSIX ``regcomp`` without ``REG_NEWLINE`` would match it).
+* Inside brackets a backslash escapes (ECMAScript/Python), unlike POSIX where it is
+  literal.
+* Text is matched as Unicode code points, not bytes.
+
+Open points (not stated by the docs; our choices)
+-------------------------------------------------
+1. Full match or search: :data:`FULL_MATCH` = ``False`` → ``match`` is a *search*
+   (the pattern may match anywhere; anchors ``^``/``$`` are written explicitly, as
+   in the 0.0/1.0 example ``"^[0-9]*$"``).  **Caveat**: the 1.1+ pages' ``match``
+   example validates ``message.text`` with the unanchored ``"[0-9]*"``, which is
+   only a meaningful check under *full-match* semantics, and the 0.0 ``select``
+   example pads its patterns with ``.*`` (``"^hello .*"``, ``".*world$"``), as one
+   does for a whole-string matcher; a statically compiled (DFA) matcher would also
+   naturally be whole-string.  Set ``FULL_MATCH = True`` for that reading.
+2. Several ``select`` patterns matching: the first in textual order wins.
+3. Dialect: above (:data:`STRICT_DIALECT`, :data:`DOT_MATCHES_NEWLINE`).
+4. ``pattern`` given at run time (not a literal): accepted and compiled on first
+   use; "statically defined" suggests nk requires a literal.
+5. Catastrophic backtracking: Python's engine is backtracking; a policy pattern
+   such as ``(a+)+b`` on a long text can be slow (a DFA-based KSM would not be).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from . import ModelError
+from .base import StatelessModel, describe
+
+#: ``False``: ``match`` searches (anchors written explicitly); ``True``: whole-text match.
+FULL_MATCH = False
+#: Refuse constructs outside the POSIX ERE / ECMAScript common part (see the docstring).
+STRICT_DIALECT = True
+#: Whether ``.`` matches a newline.
+DOT_MATCHES_NEWLINE = False
+#: How many compiled patterns the cache keeps.
+CACHE_SIZE = 4096
+
+__all__ = ["RegexModel", "FULL_MATCH", "STRICT_DIALECT", "DOT_MATCHES_NEWLINE",
+           "compile_pattern", "pattern_problem", "translate", "match", "select_index"]
+
+_POSIX_CLASSES = {
+    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+    "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "xdigit": "0-9A-Fa-f",
+    "cntrl": "\\x00-\\x1f\\x7f", "print": "\\x20-\\x7e", "graph": "\\x21-\\x7e",
+    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    "word": "a-zA-Z0-9_",
+}
+_CLASS_ESCAPES = frozenset("dwsDWS")
+_CTRL_ESCAPES = frozenset("tnrfv")
+_QUANT_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class PatternError(ValueError):
+    """A pattern the dialect refuses (raised by :func:`translate`)."""
+
+
+def _escape(p: str, i: int, strict: bool, in_class: bool) -> tuple[str, int]:
+    """Translate the escape starting at ``p[i] == '\\\\'``; returns (text, next index)."""
+    if i + 1 >= len(p):
+        raise PatternError("pattern ends with a lone backslash")
+    d = p[i + 1]
+    if not (d.isalnum() or d == "_"):
+        return re.escape(d) if d != "\\" else "\\\\", i + 2
+    if d in _CLASS_ESCAPES or d in _CTRL_ESCAPES:
+        return "\\" + d, i + 2
+    if d in "bB" and not in_class:
+        return "\\" + d, i + 2
+    if d == "x":
+        hh = p[i + 2:i + 4]
+        if len(hh) == 2 and all(c in _HEX for c in hh):
+            return "\\x" + hh, i + 4
+        raise PatternError(f"`\\x` needs two hex digits at offset {i}")
+    if strict:
+        what = "back-references are" if d.isdigit() else f"the escape `\\{d}` is"
+        raise PatternError(f"{what} not supported (offset {i})")
+    return "\\" + d, i + 2
+
+
+def _bracket(p: str, i: int, strict: bool) -> tuple[str, int]:
+    """Translate the bracket expression starting at ``p[i] == '['``."""
+    n = len(p)
+    out = ["["]
+    j = i + 1
+    if j < n and p[j] == "^":
+        out.append("^")
+        j += 1
+    if j < n and p[j] == "]":          # a leading ']' is literal
+        out.append("\\]")
+        j += 1
+    while j < n:
+        c = p[j]
+        if c == "]":
+            out.append("]")
+            return "".join(out), j + 1
+        if c == "\\":
+            text, j = _escape(p, j, strict, in_class=True)
+            out.append(text)
+            continue
+        if c == "[" and j + 1 < n and p[j + 1] in ":=.":
+            kind = p[j + 1]
+            end = p.find(kind + "]", j + 2)
+            if end < 0:
+                raise PatternError(f"unterminated `[{kind}` in a bracket expression at offset {j}")
+            name = p[j + 2:end]
+            if kind == ":" and name in _POSIX_CLASSES:
+                out.append(_POSIX_CLASSES[name])
+                j = end + 2
+                continue
+            if kind == ":":
+                raise PatternError(f"unknown character class `[:{name}:]`")
+            if strict:
+                raise PatternError(f"`[{kind}{name}{kind}]` is not supported")
+            out.append(re.escape(p[j:end + 2]))
+            j = end + 2
+            continue
+        if c in "[&~|":                 # literal here; escaped so Python warns about nothing
+            out.append("\\" + c)
+        else:
+            out.append(c)
+        j += 1
+    raise PatternError(f"unterminated bracket expression at offset {i}")
+
+
+def translate(pattern: str, strict: bool | None = None) -> str:
+    """The Python ``re`` source for a policy pattern; raises :class:`PatternError`."""
+    strict = STRICT_DIALECT if strict is None else strict
+    p = pattern
+    out: list[str] = []
+    i, n = 0, len(p)
+    after_quant = False
+    while i < n:
+        c = p[i]
+        if c in "*+?" or (c == "{" and _QUANT_RE.match(p, i)):
+            if c == "{":
+                m = _QUANT_RE.match(p, i)
+                assert m is not None
+                lo, hi = m.group(1), m.group(3)
+                if hi and int(hi) < int(lo):
+                    raise PatternError(f"bad repetition `{m.group(0)}` at offset {i}")
+                token, nxt = m.group(0), m.end()
+            else:
+                token, nxt = c, i + 1
+            if after_quant:
+                if token == "?":       # lazy: cannot change whether a text matches
+                    out.append("?")
+                    after_quant = False
+                    i = nxt
+                    continue
+                if strict:
+                    raise PatternError(f"quantifier `{token}` after a quantifier at offset {i}")
+            out.append(token)
+            after_quant = True
+            i = nxt
+            continue
+        after_quant = False
+        if c == "\\":
+            text, i = _escape(p, i, strict, in_class=False)
+            out.append(text)
+            continue
+        if c == "[":
+            text, i = _bracket(p, i, strict)
+            out.append(text)
+            continue
+        if c == "(":
+            if p.startswith("(?", i) and strict:
+                raise PatternError(f"`(?...)` groups are not supported (offset {i})")
+            out.append("(")
+        elif c == "$":
+            out.append(r"\Z")
+        elif c in "^.|)":
+            out.append(c)
+        elif c == "{":
+            out.append("\\{")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _compiled(pattern: str, strict: bool, dotall: bool) -> re.Pattern | str:
+    """A compiled pattern, or the reason it does not compile (cached either way)."""
+    try:
+        source = translate(pattern, strict)
+        return re.compile(source, re.ASCII | (re.DOTALL if dotall else 0))
+    except PatternError as exc:
+        return str(exc)
+    except re.error as exc:
+        return str(exc)
+    except (OverflowError, RecursionError, ValueError) as exc:
+        return f"pattern too large or too deeply nested ({type(exc).__name__})"
+
+
+def compile_pattern(pattern: Any) -> re.Pattern:
+    """The compiled form of a policy pattern; a bad or non-text pattern runs incorrectly."""
+    if not isinstance(pattern, str):
+        raise ModelError(f"a regular expression must be text, got {describe(pattern)}")
+    c = _compiled(pattern, bool(STRICT_DIALECT), bool(DOT_MATCHES_NEWLINE))
+    if isinstance(c, str):
+        raise ModelError(f"bad regular expression {pattern!r}: {c}")
+    return c
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is refused under the current dialect options, or None."""
+    c = _compiled(pattern, bool(STRICT_DIALECT), bool(DOT_MATCHES_NEWLINE))
+    return c if isinstance(c, str) else None
+
+
+def _matches(compiled: re.Pattern, text: str) -> bool:
+    return (compiled.fullmatch(text) if FULL_MATCH else compiled.search(text)) is not None
+
+
+def _text_of(method: str, arg: Any, fields: tuple[str, ...]) -> str:
+    if not isinstance(arg, Mapping):
+        raise ModelError(f"re.{method} takes {{{', '.join(fields)}}}, got {describe(arg)}")
+    missing = [f for f in fields if f not in arg]
+    if missing:
+        raise ModelError(f"re.{method}: missing field(s) {', '.join(missing)}")
+    text = arg["text"]
+    if not isinstance(text, str):
+        raise ModelError(f"re.{method}: `text` must be text, got {describe(text)}")
+    return text
+
+
+def match(arg: Any) -> bool:
+    """``re.match {text, pattern}``."""
+    text = _text_of("match", arg, ("text", "pattern"))
+    return _matches(compile_pattern(arg["pattern"]), text)
+
+
+def _select(arg: Any) -> str:
+    return _text_of("select", arg, ("text",))
+
+
+def select_index(text: Any, cases: Sequence[Any]) -> int | None:
+    """First case (textual order; ``None`` = ``_`` skipped) whose pattern matches ``text``."""
+    if not isinstance(text, str):
+        raise ModelError(f"re.select: `text` must be text, got {describe(text)}")
+    compiled = [None if case is None else compile_pattern(case) for case in cases]
+    for i, c in enumerate(compiled):
+        if c is not None and _matches(c, text):
+            return i
+    return None
+
+
+class RegexModel(StatelessModel):
+    name: ClassVar[str] = "Regex"
+    _expressions: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"match": match, "select": _select}
+
+    def choose(self, obj, state: Any, method: str, arg: Any, cases: Sequence[Any]) -> int | None:
+        if method == "select":
+            return select_index(_select(arg), cases)
+        return super().choose(obj, state, method, arg, cases)
