@@ -311,3 +311,10 @@ def test_explain_lists_bindings_calls_and_lines(tmp_path):
     m = module(tmp_path, OPEN)
     text = m.decide(req("Open", {"code": 500})).explain()
     assert text.startswith("DENIED") and "base.assert" in text and "security.psl:" in text and "matched" in text
+
+
+def test_choice_on_a_boolean_never_selects_a_numeric_case(tmp_path):
+    policy = 'request method=Open { choice (message.code == 1) { 1 : grant () true : deny () _ : grant () } }\n'
+    m = module(tmp_path, policy)
+    assert not m.decide(req("Open", {"code": 1})).granted   # `true` arm (deny), not the `1` arm
+    assert m.decide(req("Open", {"code": 2})).granted       # false: `_`

@@ -23,8 +23,16 @@ def select(text, cases):
 
 # --------------------------------------------------------------- match
 
-def test_match_is_a_search_by_default():
-    assert regex.FULL_MATCH is False
+def test_match_is_a_whole_text_match_by_default():
+    assert regex.FULL_MATCH is True
+    assert match("xabcx", "abc") is False
+    assert match("abc", "abc") is True
+    assert match("12a", "[0-9]*") is False     # the KCE 1.4 example's reading
+    assert match("abc", "^abc$") is True       # explicit anchors stay harmless
+
+
+def test_match_can_search_instead(monkeypatch):
+    monkeypatch.setattr(regex, "FULL_MATCH", False)
     assert match("xabcx", "abc") is True
     assert match("xabcx", "^abc$") is False
     assert match("abc", "^abc$") is True
@@ -180,19 +188,23 @@ def _python_pattern(p):
 
 @given(st.sampled_from(PATTERNS), ASCII_NO_NEWLINE)
 def test_match_agrees_with_re_search(pattern, text):
-    assert match(text, pattern) == bool(re.search(_python_pattern(pattern), text))
+    saved, regex.FULL_MATCH = regex.FULL_MATCH, False
+    try:
+        assert match(text, pattern) == bool(re.search(_python_pattern(pattern), text))
+    finally:
+        regex.FULL_MATCH = saved
 
 
 @given(st.sampled_from(PATTERNS), ASCII_NO_NEWLINE)
 def test_full_match_agrees_with_re_fullmatch(pattern, text):
-    regex.FULL_MATCH = True
+    saved, regex.FULL_MATCH = regex.FULL_MATCH, True
     try:
         assert match(text, pattern) == bool(re.fullmatch(_python_pattern(pattern), text))
     finally:
-        regex.FULL_MATCH = False
+        regex.FULL_MATCH = saved
 
 
 @given(st.lists(st.sampled_from(PATTERNS), max_size=5), ASCII_NO_NEWLINE)
 def test_select_is_the_first_matching_pattern(cases, text):
-    expected = next((i for i, p in enumerate(cases) if re.search(_python_pattern(p), text)), None)
+    expected = next((i for i, p in enumerate(cases) if re.fullmatch(_python_pattern(p), text)), None)
     assert select(text, cases) == expected

@@ -64,9 +64,15 @@ class SecurityModel(Protocol):
 
 
 def choose_by_equality(value: Any, cases: Sequence[Any]) -> int | None:
-    """Default ``choose``: the first arm whose literal equals the expression's value."""
+    """Default ``choose``: the first arm whose literal equals the expression's value.
+
+    Equality is PSL's, not Python's: ``true`` never equals ``1`` (see
+    :func:`ksm.security_models.base.same_value`).
+    """
+    from .base import same_value
+
     for i, case in enumerate(cases):
-        if case is not None and case == value:
+        if case is not None and same_value(case, value):
             return i
     return None
 

@@ -138,10 +138,9 @@ def same_value(a: Any, b: Any) -> bool:
 
 def choose_by_value(value: Any, cases: Sequence[Any]) -> int | None:
     """The first arm (textual order) whose literal equals ``value``; ``None`` (``_``) skipped."""
-    for i, case in enumerate(cases):
-        if case is not None and same_value(case, value):
-            return i
-    return None
+    from . import choose_by_equality
+
+    return choose_by_equality(value, cases)
 
 
 def describe(v: Any) -> str:

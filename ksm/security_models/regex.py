@@ -60,14 +60,12 @@ part common to POSIX ERE and ECMAScript:
 
 Open points (not stated by the docs; our choices)
 -------------------------------------------------
-1. Full match or search: :data:`FULL_MATCH` = ``False`` → ``match`` is a *search*
-   (the pattern may match anywhere; anchors ``^``/``$`` are written explicitly, as
-   in the 0.0/1.0 example ``"^[0-9]*$"``).  **Caveat**: the 1.1+ pages' ``match``
-   example validates ``message.text`` with the unanchored ``"[0-9]*"``, which is
-   only a meaningful check under *full-match* semantics, and the 0.0 ``select``
-   example pads its patterns with ``.*`` (``"^hello .*"``, ``".*world$"``), as one
-   does for a whole-string matcher; a statically compiled (DFA) matcher would also
-   naturally be whole-string.  Set ``FULL_MATCH = True`` for that reading.
+1. Full match or search: :data:`FULL_MATCH` = ``True`` → the *whole* text must
+   match.  The 1.0 page validates digits with ``"^[0-9]*$"``; the 1.4 page writes
+   the same check as ``"[0-9]*"``, which would accept every text if ``match``
+   searched; the 0.0 ``select`` example pads its patterns with ``.*`` as one does
+   for a whole-text matcher.  Explicit anchors stay harmless.  Set
+   ``FULL_MATCH = False`` for search semantics.
 2. Several ``select`` patterns matching: the first in textual order wins.
 3. Dialect: above (:data:`STRICT_DIALECT`, :data:`DOT_MATCHES_NEWLINE`).
 4. ``pattern`` given at run time (not a literal): accepted and compiled on first
@@ -84,8 +82,14 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 from . import ModelError
 from .base import StatelessModel, describe
 
-#: ``False``: ``match`` searches (anchors written explicitly); ``True``: whole-text match.
-FULL_MATCH = False
+#: ``True`` (default): the whole text must match the pattern; ``False``: search.
+#: Why whole-text: KCE 1.0's Regex page validates digits with ``"^[0-9]*$"``, and
+#: the 1.4 page writes the same check as ``"[0-9]*"`` - a pattern that would accept
+#: every text under search semantics, so the later example only makes sense if the
+#: match must cover the whole text.  The 0.0 ``select`` example pads its patterns with
+#: ``.*`` (``"^hello .*"``, ``".*world$"``), which is what a whole-text matcher needs.
+#: Explicit anchors remain harmless.
+FULL_MATCH = True
 #: Refuse constructs outside the POSIX ERE / ECMAScript common part (see the docstring).
 STRICT_DIALECT = True
 #: Whether ``.`` matches a newline.
