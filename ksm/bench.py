@@ -178,3 +178,103 @@ def bench_load(target_lines: int = 100_000, repeat: int = 3) -> LoadBench:
             runs.append(time.perf_counter() - t0)
             errors = sum(1 for d in sol.diagnostics if d.severity.value == "error")
         return LoadBench(psl_lines, total, statistics.median(runs), statistics.median(base), errors)
+
+
+# ---------------------------------------------------------------------------- decide
+@dataclass
+class DecideBench:
+    rows: list[tuple[str, float, str]]
+
+    def report(self) -> str:
+        width = max(len(r[0]) for r in self.rows)
+        return "\n".join(f"{name:<{width}}  {value:>10.3f}  {unit}" for name, value, unit in self.rows)
+
+
+def _allowlist_solution(root: Path, bindings: int) -> list[tuple[str, str, str, str]]:
+    """A solution whose policy is an allowlist of `bindings` (src, dst, endpoint, method) grants.
+
+    Every class serves one endpoint ``api`` with ``Get(in UInt32 key, out UInt32 value)``
+    and ``Ping()``; odd entries allow Get with an assert on the key (structure check +
+    a condition), even entries allow Ping (match only).
+    """
+    import math
+
+    n = max(2, math.isqrt(bindings) + 1)
+    (root / "einit" / "src").mkdir(parents=True, exist_ok=True)
+    res = root / "resources"
+    res.mkdir(exist_ok=True)
+    (res / "Api.idl").write_text("package gen.Api\ninterface {\n    Get(in UInt32 key, out UInt32 value);\n    Ping();\n}\n")
+    for i in range(n):
+        (res / f"C{i}.edl").write_text(f"task class gen.C{i}\nendpoints {{\n    api : gen.Api\n}}\n")
+    lines = ["use nk.base._", "use nk.basic._", "use EDL kl.core.Core", "use EDL Einit",
+             *[f"use EDL gen.C{i}" for i in range(n)], "execute: kl.core.Execute", "execute { grant () }"]
+    allow = []
+    k = 0
+    for i in range(n):
+        for j in range(n):
+            if k >= bindings:
+                break
+            method = "Get" if k % 2 else "Ping"
+            body = "assert (message.key < 1000)" if method == "Get" else "grant ()"
+            lines.append(f"request src=gen.C{i} dst=gen.C{j} endpoint=api method={method} {{ {body} }}")
+            allow.append((f"c{i}", f"c{j}", "api", method))
+            k += 1
+    (root / "einit" / "src" / "security.psl").write_text("\n".join(lines) + "\n")
+    (root / "einit" / "src" / "init.yaml").write_text(
+        "entities:\n" + "".join(f"  - name: gen.C{i}\n    task: c{i}\n" for i in range(n)))
+    return allow
+
+
+def _p50_ns(fn, events, rounds: int = 7) -> float:
+    """Median over rounds of the mean time per call (ns), after one warm-up pass."""
+    for e in events:
+        fn(e)
+    per = []
+    for _ in range(rounds):
+        t0 = time.perf_counter_ns()
+        for e in events:
+            fn(e)
+        per.append((time.perf_counter_ns() - t0) / len(events))
+    return statistics.median(per)
+
+
+def bench_decide(small: int = 10, large: int = 100_000, sample: int = 2000) -> DecideBench:
+    from ksm.engine import SecurityModule
+    from ksm.events import Event
+
+    rows: list[tuple[str, float, str]] = []
+    results = {}
+    for size in (small, large):
+        with tempfile.TemporaryDirectory() as tmp:
+            allow = _allowlist_solution(Path(tmp), size)
+            t0 = time.perf_counter()
+            sol = load(Path(tmp))
+            module = SecurityModule(sol)
+            module.boot()
+            load_s = time.perf_counter() - t0
+        rng = random.Random(size)
+        picks = [allow[rng.randrange(len(allow))] for _ in range(sample)]
+        ping = [Event.request(s, d, e, m) for s, d, e, m in picks if m == "Ping"]
+        get = [Event.request(s, d, e, m, {"key": 7}) for s, d, e, m in picks if m == "Get"]
+        allowset = frozenset(allow)
+        keys = [(s, d, e, m) for s, d, e, m in picks if m == "Ping"]
+        base = _p50_ns(lambda k: k in allowset, keys)
+        t_ping = _p50_ns(module.decide, ping)
+        t_get = _p50_ns(module.decide, get)
+        t0 = time.perf_counter_ns()
+        module.decide_many(get)
+        many = (time.perf_counter_ns() - t0) / len(get)
+        assert all(module.decide(e).granted for e in ping[:50] + get[:50]), "allowlist events must be granted"
+        results[size] = (base, t_ping, t_get, many)
+        rows += [
+            (f"[{size} bindings] load + boot", load_s, "s"),
+            (f"[{size} bindings] baseline: frozenset lookup", base / 1000, "us"),
+            (f"[{size} bindings] decide, match-only allowlist (Ping)", t_ping / 1000, "us"),
+            (f"[{size} bindings]   ratio to frozenset", t_ping / base, "x"),
+            (f"[{size} bindings] decide, with structure check + assert (Get)", t_get / 1000, "us"),
+            (f"[{size} bindings] decide_many, per event (Get)", many / 1000, "us"),
+            (f"[{size} bindings]   decide_many throughput / loop", t_get / many, "x"),
+        ]
+    rows.append((f"growth {small} -> {large} bindings (Get)", results[large][2] / results[small][2], "x"))
+    rows.append((f"growth {small} -> {large} bindings (Ping)", results[large][1] / results[small][1], "x"))
+    return DecideBench(rows)

@@ -66,9 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='e.g. {"kind": "request", "src": "client", "dst": "server", "endpoint": "e", "method": "M", "message": {}}')
     decide.add_argument("--no-boot", action="store_true", help="do not start the kernel, Einit and the init.yaml processes first")
     bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
-    bench.add_argument("what", choices=("load",), help="load: parse + resolve a generated policy")
+    bench.add_argument("what", choices=("load", "decide"),
+                       help="load: parse + resolve a generated policy; decide: the decision function on allowlists")
     bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
     bench.add_argument("--repeat", type=int, default=3)
+    bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
     codes = sub.add_parser("codes", help="list every diagnostic code")
     codes.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     return parser
@@ -180,12 +182,15 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ksm.bench import bench_load
+    from ksm.bench import bench_decide, bench_load
 
-    if args.lines < 100 or args.repeat < 1:
-        print("ksm: error: --lines must be >= 100 and --repeat >= 1", file=sys.stderr)
+    if args.lines < 100 or args.repeat < 1 or args.bindings < 20:
+        print("ksm: error: --lines must be >= 100, --repeat >= 1, --bindings >= 20", file=sys.stderr)
         return EXIT_USAGE
-    print(bench_load(args.lines, args.repeat).report())
+    if args.what == "decide":
+        print(bench_decide(large=args.bindings).report())
+    else:
+        print(bench_load(args.lines, args.repeat).report())
     return EXIT_OK
 
 

@@ -64,7 +64,21 @@ class Options:
     check_structure: bool = True      # the structure check (off only for experiments)
 
 
-_Program = tuple  # tuple of compiled steps
+_EVENT_KINDS = frozenset({"execute", "request", "response", "error", "security"})
+
+
+@dataclass(frozen=True)
+class _Program:
+    """The compiled statements for one key, in textual order.
+
+    ``always_granted`` marks a program made only of matched sections and
+    unconditional ``grant ()`` calls (a pure allowlist entry): its decision and
+    explanation are computed once, at compile time.
+    """
+
+    steps: tuple
+    always_granted: bool = False
+    const_steps: tuple = ()
 
 
 class SecurityModule:
@@ -80,6 +94,11 @@ class SecurityModule:
         self._exprs = ExprCompiler(solution, self._impls)
         self._programs: dict[tuple, _Program] = {}
         self._validators: dict[tuple, Callable] = {}
+        # Bindings by (event, src selector, dst selector), None meaning "any": a new
+        # key looks at four buckets instead of every binding.
+        self._index: dict[tuple, list[tuple[int, BindingDef]]] = {}
+        for i, b in enumerate(solution.bindings):
+            self._index.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -91,6 +110,7 @@ class SecurityModule:
             }
             self.processes: dict[int, Process] = {}
             self._by_task: dict[str, int] = {}
+            self._routes: dict[tuple, tuple] = {}
             self._next_sid = 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -123,48 +143,81 @@ class SecurityModule:
 
     def _decide(self, event: Event) -> Decision:
         kind = event.kind
-        if kind not in ("execute", "request", "response", "error", "security"):
+        if kind not in _EVENT_KINDS:
             raise _Denied(f"unknown event kind {kind!r}")
         new_proc: Process | None = None
         if kind == "execute":
             src_proc, new_proc = self._execute_participants(event)
-            src_cls, dst_cls = src_proc.cls if src_proc else KERNEL_CLASS, new_proc.cls
+            src_cls = src_proc.cls if src_proc else KERNEL_CLASS
             src_sid, dst_sid = (src_proc.sid if src_proc else new_proc.sid), new_proc.sid
-            endpoint = interface = None
-            method_name = "main"
+            program = self._program((kind, src_cls, new_proc.cls, None, None, "main"))
             message: Mapping = {}
         else:
-            src_proc = self._process(event.src, "sender")
-            dst_proc = self._process(event.dst, "receiver") if kind != "security" else None
-            src_cls, src_sid = src_proc.cls, src_proc.sid
-            dst_cls, dst_sid = (dst_proc.cls, dst_proc.sid) if dst_proc else (None, None)
-            endpoint, interface, method_name, message = self._address(event, src_proc, dst_proc)
-        key = (kind, src_cls, dst_cls, endpoint, interface, method_name)
+            src_sid, dst_sid, program, validate = self._route(event)
+            if validate is None:
+                message = dict(event.message)
+            else:
+                try:
+                    message = validate(event.message)
+                except MalformedMessage as exc:
+                    raise _Denied(f"malformed message: {exc}")
+        if program.always_granted:          # a pure allowlist entry: nothing to evaluate
+            steps = program.const_steps
+            granted, reason, pending = True, "every rule granted", None
+        else:
+            ctx = EvalContext(message, src_sid, dst_sid, self.states, {})
+            step_list: list = []
+            verdicts = 0
+            denied_reason = ""
+            for step in program.steps:
+                ok, why, n = step(ctx, step_list)
+                verdicts += n
+                if not ok and not denied_reason:
+                    denied_reason = why
+            granted = verdicts > 0 and not denied_reason
+            reason = "every rule granted" if granted else (denied_reason or "no rule applies to this event (default deny)")
+            steps, pending = tuple(step_list), ctx.pending
+        if pending and (granted or not self.options.transactional):
+            self.states.update(pending)
+        if new_proc is not None:
+            if granted:
+                self.processes[new_proc.sid] = new_proc
+                if new_proc.task and new_proc.task not in self._by_task:
+                    self._by_task[new_proc.task] = new_proc.sid
+                self._routes.clear()    # names and SIDs resolve differently now
+            else:
+                self._next_sid = new_proc.sid  # the SID was never handed out
+        return Decision(granted, reason, event, steps, new_proc.sid if (new_proc and granted) else None)
+
+    def _route(self, event: Event):
+        """(src SID, dst SID, program, validator) for an IPC or security event, cached.
+
+        Resolving names, endpoints and methods is the same for every event with the
+        same (kind, src, dst, endpoint, method); the cache is emptied whenever the set
+        of running processes changes.
+        """
+        rkey = (event.kind, event.src, event.dst, event.endpoint, event.method)
+        try:
+            route = self._routes.get(rkey)
+        except TypeError:       # an unhashable name: resolve without caching (and deny below)
+            rkey, route = None, None
+        if route is not None:
+            return route
+        kind = event.kind
+        src_proc = self._process(event.src, "sender")
+        dst_proc = self._process(event.dst, "receiver") if kind != "security" else None
+        endpoint, interface, method_name, validate = self._address(event, src_proc, dst_proc)
+        key = (kind, src_proc.cls, dst_proc.cls if dst_proc else None, endpoint, interface, method_name)
+        route = (src_proc.sid, dst_proc.sid if dst_proc else None, self._program(key), validate)
+        if rkey is not None:
+            self._routes[rkey] = route
+        return route
+
+    def _program(self, key: tuple) -> "_Program":
         program = self._programs.get(key)
         if program is None:
             program = self._programs[key] = self._compile(key)
-        ctx = EvalContext(message, src_sid, dst_sid, self.states, {})
-        steps: list[Step] = []
-        verdicts = 0
-        denied_reason = ""
-        for step in program:
-            ok, reason, n = step(ctx, steps)
-            verdicts += n
-            if not ok and not denied_reason:
-                denied_reason = reason
-        granted = verdicts > 0 and not denied_reason
-        if not granted and not denied_reason:
-            denied_reason = "no rule applies to this event (default deny)"
-        if granted or not self.options.transactional:
-            self.states.update(ctx.pending)
-        if new_proc is not None and granted:
-            self.processes[new_proc.sid] = new_proc
-            if new_proc.task and new_proc.task not in self._by_task:
-                self._by_task[new_proc.task] = new_proc.sid
-        elif new_proc is not None:
-            self._next_sid = new_proc.sid  # the SID was never handed out
-        reason = "every rule granted" if granted else denied_reason
-        return Decision(granted, reason, event, tuple(steps), new_proc.sid if (new_proc and granted) else None)
+        return program
 
     # ------------------------------------------------------------------ participants
     def _process(self, ref: Any, role: str) -> Process:
@@ -216,7 +269,7 @@ class SecurityModule:
             if iface is None:
                 raise _Denied(f"{src.cls} has no security interface")
             method = _method(iface, event.method)
-            return None, iface.name, method.name, self._validate(iface.name, method, kind, event.message)
+            return None, iface.name, method.name, self._validator(iface.name, method, kind)
         server = dst if kind == "request" else src
         cls: ProcessClass = self.solution.classes[server.cls]
         if cls.opaque:
@@ -224,7 +277,7 @@ class SecurityModule:
             # names are taken as given and the message is not structure-checked.
             if not isinstance(event.endpoint, (str, type(None))) or not isinstance(event.method, (str, type(None))):
                 raise _Denied(f"{cls.name} is opaque: name its endpoint and method, not RIID/MID")
-            return event.endpoint, None, event.method, dict(event.message)
+            return event.endpoint, None, event.method, None
         ep = None
         if isinstance(event.endpoint, str):
             ep = cls.endpoint(event.endpoint)
@@ -233,29 +286,33 @@ class SecurityModule:
         if ep is None:
             raise _Denied(f"malformed message: {cls.name} has no endpoint {event.endpoint!r}")
         method = _method(ep.interface, event.method)
-        return ep.name, ep.interface.name, method.name, self._validate(ep.interface.name, method, kind, event.message)
+        return ep.name, ep.interface.name, method.name, self._validator(ep.interface.name, method, kind)
 
-    def _validate(self, iface: str, method, kind: str, message: Mapping) -> dict:
+    def _validator(self, iface: str, method, kind: str) -> Callable | None:
+        """The compiled structure check for (interface, method, event kind); None when off."""
         if not self.options.check_structure:
-            return dict(message)
+            return None
         key = (iface, method.name, kind)
         check = self._validators.get(key)
         if check is None:
             check = self._validators[key] = compile_message(message_params(method, kind))
-        try:
-            return check(message)
-        except MalformedMessage as exc:
-            raise _Denied(f"malformed message: {exc}")
+        return check
 
     # ------------------------------------------------------------------ compiling
     def _compile(self, key: tuple) -> _Program:
-        kind = key[0]
+        kind, src, dst = key[0], key[1], key[2]
+        buckets = {(kind, s, d) for s in (src, None) for d in (dst, None)}
+        candidates = sorted((ib for k in buckets for ib in self._index.get(k, ())), key=lambda ib: ib[0])
         program: list = []
-        for b in self.solution.bindings:
-            if b.event == kind and _selects(b.selectors, key):
+        for _, b in candidates:  # textual order
+            if _selects(b.selectors, key):
                 program.append(self._enter(f"{kind} {b.selectors.describe()}", b.span))
                 program.extend(self._body(b.body, key))
-        return tuple(program)
+        steps = tuple(program)
+        const = [getattr(st, "const_step", None) for st in steps]
+        if steps and all(c is not None for c in const) and any(c.verdict == "granted" for c in const):
+            return _Program(steps, True, tuple(const))
+        return _Program(steps)
 
     def _body(self, body, key) -> list:
         out: list = []
@@ -272,9 +329,12 @@ class SecurityModule:
 
     @staticmethod
     def _enter(what: str, span) -> Callable:
+        entry = Step(what, "matched", span)
+
         def step(ctx, steps):
-            steps.append(Step(what, "matched", span))
+            steps.append(entry)
             return True, "", 0
+        step.const_step = entry
         return step
 
     def _call(self, c: CallDef) -> Callable:
@@ -295,6 +355,7 @@ class SecurityModule:
         obj = self.solution.objects[c.object]
         arg = self._exprs.compile(c.arg)
         method = c.method
+        unconditional = c.model == "Base" and c.method == "grant" and isinstance(c.arg, ast.Lit) and c.arg.kind == "unit"
 
         def rule_step(ctx, steps):
             try:
@@ -308,6 +369,8 @@ class SecurityModule:
                 return True, "", 1
             steps.append(Step(what, "denied", c.span, res.reason))
             return False, f"{what} denied" + (f": {res.reason}" if res.reason else ""), 1
+        if unconditional:
+            rule_step.const_step = Step(what, "granted", c.span, "")
         return rule_step
 
     def _choice(self, ch: ChoiceDef, key) -> Callable:

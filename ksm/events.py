@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from policy_lang.diagnostics import Span
 
@@ -63,9 +63,11 @@ class Event:
         return " ".join(parts)
 
 
-@dataclass(frozen=True)
-class Step:
-    """One line of an explanation: what ran, where it is written, what it said."""
+class Step(NamedTuple):
+    """One line of an explanation: what ran, where it is written, what it said.
+
+    (A named tuple: every decision records several, so they must be cheap.)
+    """
 
     what: str
     verdict: str          # granted | denied | error | matched | chose | value
