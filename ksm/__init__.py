@@ -1,7 +1,8 @@
 """ksm — back ends and the command-line tool over a resolved solution.
 
-``ksm.load(path, **options)`` is the entry point runtime code uses; it returns the
-:class:`policy_lang.Solution` that every back end reads.
+``ksm.load(path, **options)`` returns the :class:`policy_lang.Solution` every back
+end reads; ``ksm.SecurityModule(solution).decide(ksm.Event.request(...))`` decides
+events as the Kaspersky Security Module would (docs/runtime.md).
 """
 from __future__ import annotations
 
@@ -22,4 +23,7 @@ def load(path: str | Path, *, init: str | Path | None = None, include_dirs=(), d
     return _load(path, opts)
 
 
-__all__ = ["load", "Solution"]
+from ksm.engine import Options, SecurityModule, SolutionNotLoadable  # noqa: E402
+from ksm.events import Decision, Event  # noqa: E402
+
+__all__ = ["Decision", "Event", "Options", "SecurityModule", "Solution", "SolutionNotLoadable", "load"]

@@ -30,6 +30,10 @@ for _ops in (pred.OPERATORS, boolean.OPERATORS, arith.OPERATORS):
 _UNARY.setdefault("-", getattr(arith, "negate", None) or (lambda x: arith.OPERATORS["-"](0, x)))
 
 
+# With boolean.SHORT_CIRCUIT on: the left operand value that decides the result alone.
+_SHORT_CIRCUIT_STOP = {"&&": False, "||": True, "==>": False}
+
+
 @dataclass
 class EvalContext:
     """What an expression can see: the message, the participants' SIDs, model state."""
@@ -114,6 +118,16 @@ class ExprCompiler:
         if op is None:
             raise ModelError(f"operator {e.op} is not supported")
         left, right = self.compile(e.left), self.compile(e.right)
+        if boolean.SHORT_CIRCUIT and e.op in _SHORT_CIRCUIT_STOP:
+            stop = _SHORT_CIRCUIT_STOP[e.op]    # left value that decides alone
+            result = e.op != "&&"               # what the operator then returns
+
+            def lazy(ctx):
+                lv = left(ctx)
+                if lv is stop:
+                    return result
+                return op(lv, right(ctx))
+            return lazy
         return lambda ctx: op(left(ctx), right(ctx))
 
     def _UnOp(self, e: ast.UnOp) -> Fn:

@@ -318,3 +318,15 @@ def test_choice_on_a_boolean_never_selects_a_numeric_case(tmp_path):
     m = module(tmp_path, policy)
     assert not m.decide(req("Open", {"code": 1})).granted   # `true` arm (deny), not the `1` arm
     assert m.decide(req("Open", {"code": 2})).granted       # false: `_`
+
+
+def test_boolean_operands_are_all_evaluated_unless_short_circuit_is_on(tmp_path, monkeypatch):
+    from ksm.security_models import boolean
+
+    policy = "request method=Put { assert (false && (message.items.[5].a == 1)) }\nrequest method=Put { grant () }\n"
+    event = req("Put", {"items": [], "h": 1})
+    d = module(tmp_path / "a", policy).decide(event)
+    assert not d.granted and "runs incorrectly" in d.reason     # the right operand ran and failed
+    monkeypatch.setattr(boolean, "SHORT_CIRCUIT", True)
+    d = module(tmp_path / "b", policy).decide(event)
+    assert not d.granted and "base.assert denied" in d.reason   # false && _ is false without evaluating _
