@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     test = sub.add_parser("test", help="run the policy's PAL tests (assert blocks) against the decision function")
     add_solution_args(test)
     test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    test.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
+    test.add_argument("--coverage", action="store_true", help="list rules the tests never ran")
     decide = sub.add_parser("decide", help="decide one event and explain the decision")
     add_solution_args(decide)
     decide.add_argument("--event", required=True, metavar="JSON",
@@ -153,6 +155,18 @@ def cmd_test(args: argparse.Namespace) -> int:
         return EXIT_ERRORS
     results = run_tests(sol)
     print(render(results, args.verbose))
+    if args.coverage:
+        from ksm.pal import coverage, render_coverage
+
+        print(render_coverage(coverage(sol, results)))
+    if args.junit:
+        from ksm.pal import junit_xml
+
+        try:
+            Path(args.junit).write_text(junit_xml(results), encoding="utf-8")
+        except OSError as exc:
+            print(f"ksm: error: cannot write {args.junit}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_OK if all(r.passed for r in results) else EXIT_ERRORS
 
 

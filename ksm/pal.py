@@ -166,3 +166,78 @@ def render(results: list[TestResult], verbose: bool = False) -> str:
     failed = sum(not r.passed for r in results)
     lines.append(f"{len(results) - failed} passed, {failed} failed")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ coverage and JUnit
+@dataclass
+class RuleCoverage:
+    """How the tests exercised one rule call of the policy."""
+
+    what: str
+    file: str
+    line: int
+    granted: int = 0
+    denied: int = 0
+
+
+def coverage(solution: Solution, results: list[TestResult]) -> list[RuleCoverage]:
+    """Every rule call in the policy with how often the tests saw it grant and deny."""
+    from policy_lang.solution import CallDef, ChoiceDef, MatchDef
+
+    table: dict[tuple, RuleCoverage] = {}
+
+    def walk(body):
+        for st in body:
+            if isinstance(st, CallDef) and st.kind == "rule":
+                key = (st.span.file, st.span.line, st.span.column)
+                table.setdefault(key, RuleCoverage(f"{st.object}.{st.method}", st.span.file, st.span.line))
+            elif isinstance(st, MatchDef):
+                walk(st.body)
+            elif isinstance(st, ChoiceDef):
+                for arm in st.arms:
+                    walk(arm.body)
+
+    for b in solution.bindings:
+        walk(b.body)
+    for r in results:
+        for c in r.cases:
+            for step in (c.decision.steps if c.decision is not None else ()):
+                if step.span is None or step.verdict not in ("granted", "denied", "error"):
+                    continue
+                entry = table.get((step.span.file, step.span.line, step.span.column))
+                if entry is not None:
+                    if step.verdict == "granted":
+                        entry.granted += 1
+                    else:
+                        entry.denied += 1
+    return sorted(table.values(), key=lambda e: (e.file, e.line))
+
+
+def render_coverage(entries: list[RuleCoverage]) -> str:
+    both = sum(1 for e in entries if e.granted and e.denied)
+    some = sum(1 for e in entries if e.granted or e.denied)
+    lines = [f"rule coverage: {some}/{len(entries)} rules exercised, {both} both granting and denying"]
+    for e in entries:
+        if not e.granted and not e.denied:
+            lines.append(f"  never run      {e.file}:{e.line}: {e.what}")
+    return "\n".join(lines)
+
+
+def junit_xml(results: list[TestResult]) -> str:
+    """JUnit XML (one testcase per sequence) for CI test reports."""
+    import xml.etree.ElementTree as ET
+
+    failures = sum(not r.passed for r in results)
+    suite = ET.Element("testsuite", name="ksm test", tests=str(len(results)), failures=str(failures), errors="0")
+    for r in results:
+        tc = ET.SubElement(suite, "testcase", classname=r.block, name=r.sequence)
+        bad = [c for c in r.cases if not c.passed]
+        if bad:
+            first = bad[0]
+            fail = ET.SubElement(tc, "failure", message=f"{first.describe()}: {first.problem}")
+            fail.text = "\n\n".join(
+                f"{c.case.span.file}:{c.case.span.line}: {c.describe()} — {c.problem}"
+                + (f"\n{c.decision.explain()}" if c.decision is not None else "")
+                for c in bad
+            )
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)

@@ -84,3 +84,35 @@ def test_ksm_decide_explains(capsys):
     assert main(["decide", str(ROOT / "models" / "echo"), "--event", json.dumps(event)]) == 1
     assert capsys.readouterr().out.startswith("DENIED")
     assert main(["decide", str(ROOT / "models" / "echo"), "--event", "[1"]) == 2
+
+
+def test_coverage_counts_granting_and_denying_runs_and_lists_unrun_rules(tmp_path):
+    from ksm.pal import coverage, render_coverage
+
+    sol = _solution(tmp_path, f'assert "t" {{\n    {SETUP}\n    sequence "s" {{\n'
+                              '        grant request src=client dst=server endpoint=pingComp.pingImpl method=Ping { value : 5 }\n'
+                              '        deny  request src=client dst=server endpoint=pingComp.pingImpl method=Ping { value : 5000 }\n'
+                              '    }\n}\n')
+    entries = coverage(sol, run_tests(sol))
+    by_line = {(e.what, e.line): e for e in entries}
+    asserted = [e for (what, _), e in by_line.items() if what == "base.assert"]
+    assert len(asserted) == 1 and asserted[0].granted == 1 and asserted[0].denied == 1
+    unrun = [e for e in entries if not e.granted and not e.denied]
+    assert unrun   # e.g. the response binding: no case sends a response
+    text = render_coverage(entries)
+    assert text.startswith(f"rule coverage: {len(entries) - len(unrun)}/{len(entries)}") and "never run" in text
+
+
+def test_junit_report(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    _solution(tmp_path / "sol", f'assert "t" {{\n    {SETUP}\n    sequence "ok" {{ grant execute src=einit dst=echo.Client }}\n'
+                                '    sequence "bad" { deny execute src=einit dst=echo.Client }\n}\n')
+    report = tmp_path / "junit.xml"
+    assert main(["test", str(tmp_path / "sol"), "--junit", str(report)]) == 1
+    suite = ET.parse(report).getroot()
+    assert suite.tag == "testsuite" and suite.get("tests") == "2" and suite.get("failures") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["ok"].find("failure") is None
+    failure = cases["bad"].find("failure")
+    assert failure is not None and "expected deny, got grant" in failure.get("message")
