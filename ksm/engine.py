@@ -37,6 +37,7 @@ from policy_lang.solution import (
 )
 from policy_lang.syntax import ast
 
+from .audit import AuditPolicy, AuditSink, MemorySink
 from .events import Decision, Event, Step
 from .expressions import ExprCompiler, EvalContext
 from .security_models import ModelError, choose_by_equality
@@ -84,11 +85,16 @@ class _Program:
 class SecurityModule:
     """A running security module over one solution (thread safe: one decision at a time)."""
 
-    def __init__(self, solution: Solution, options: Options | None = None):
+    def __init__(self, solution: Solution, options: Options | None = None, audit_sink: AuditSink | None = None):
         if not solution.ok:
             raise SolutionNotLoadable("the solution has errors; run `ksm check` and fix them first")
         self.solution = solution
         self.options = options or Options()
+        self.audit = AuditPolicy(solution)
+        self.audit_sink: AuditSink = audit_sink if audit_sink is not None else MemorySink()
+        # Audit can only record something if the solution has a profile; without one
+        # the pure-allowlist fast path stays on.
+        self._auditing = bool(solution.audit_profiles)
         self._lock = threading.RLock()
         self._impls = {name: model_impl(o.model) for name, o in solution.objects.items()}
         self._exprs = ExprCompiler(solution, self._impls)
@@ -108,6 +114,9 @@ class SecurityModule:
             self.states: dict[str, Any] = {
                 name: self._impls[name].initial_state(o) for name, o in self.solution.objects.items()
             }
+            for name, o in self.solution.objects.items():
+                if o.model == "Base":   # Base state is the audit runtime-level
+                    self.states[name] = self.audit.initial_level
             self.processes: dict[int, Process] = {}
             self._by_task: dict[str, int] = {}
             self._routes: dict[tuple, tuple] = {}
@@ -132,6 +141,8 @@ class SecurityModule:
             with self._lock:
                 return self._decide(event)
         except _Denied as d:
+            if d.reason.startswith("malformed message"):
+                self._audit_always(event, d.reason)
             return Decision(False, d.reason, event, tuple(d.steps))
         except Exception as exc:  # fail closed: a bug is a denial, never an escape
             return Decision(False, f"internal-error: {type(exc).__name__}: {exc}", event)
@@ -177,6 +188,15 @@ class SecurityModule:
             granted = verdicts > 0 and not denied_reason
             reason = "every rule granted" if granted else (denied_reason or "no rule applies to this event (default deny)")
             steps, pending = tuple(step_list), ctx.pending
+            if verdicts == 0:
+                self._audit_always(event, reason)
+            if ctx.audit:
+                level = self.audit_level()
+                for record in ctx.audit:
+                    record["level"] = level
+                    record["event"] = event.describe()
+                    record["decision"] = "granted" if granted else "denied"
+                    self.audit_sink.write(record)
         if pending and (granted or not self.options.transactional):
             self.states.update(pending)
         if new_proc is not None:
@@ -212,6 +232,31 @@ class SecurityModule:
         if rkey is not None:
             self._routes[rkey] = route
         return route
+
+    def audit_level(self) -> int:
+        """The current audit runtime-level (the Base object's state)."""
+        base = self.states.get("base")
+        return base if isinstance(base, int) and not isinstance(base, bool) else self.audit.initial_level
+
+    def _audit_always(self, event: Event, reason: str) -> None:
+        """Denials the documentation says are audited whatever the profiles."""
+        try:
+            self.audit_sink.write({"event": event.describe(), "decision": "denied", "reason": reason,
+                                   "always": True, "level": self.audit_level()})
+        except Exception:  # a failing sink must not change a decision
+            pass
+
+    def _audit_call(self, profile: str | None, obj: str, what: str, verdict: str, span, ctx, arg) -> None:
+        flow_state = None
+        if self.solution.objects[obj].model == "Flow" and isinstance(arg, Mapping) and "sid" in arg:
+            try:
+                flow_state = self._impls[obj].expression(self.solution.objects[obj], ctx.state(obj), "query",
+                                                         {"sid": arg["sid"]})
+            except ModelError:
+                flow_state = None
+        if self.audit.audits_rule(profile, self.audit_level(), obj, verdict, flow_state):
+            ctx.audit.append({"call": what, "verdict": verdict, "profile": profile or self.audit.default_profile,
+                              "file": span.file, "line": span.line})
 
     def _program(self, key: tuple) -> "_Program":
         program = self._programs.get(key)
@@ -307,24 +352,25 @@ class SecurityModule:
         for _, b in candidates:  # textual order
             if _selects(b.selectors, key):
                 program.append(self._enter(f"{kind} {b.selectors.describe()}", b.span))
-                program.extend(self._body(b.body, key))
+                program.extend(self._body(b.body, key, b.audit))
         steps = tuple(program)
         const = [getattr(st, "const_step", None) for st in steps]
-        if steps and all(c is not None for c in const) and any(c.verdict == "granted" for c in const):
+        if not self._auditing and steps and all(c is not None for c in const) and any(c.verdict == "granted" for c in const):
             return _Program(steps, True, tuple(const))
         return _Program(steps)
 
-    def _body(self, body, key) -> list:
+    def _body(self, body, key, profile: str | None) -> list:
+        """Compile statements; ``profile`` is the audit profile attached around them."""
         out: list = []
         for st in body:
             if isinstance(st, MatchDef):
                 if st.satisfiable and _selects(st.selectors, key):
                     out.append(self._enter(f"match {st.selectors.describe()}", st.span))
-                    out.extend(self._body(st.body, key))
+                    out.extend(self._body(st.body, key, st.audit or profile))
             elif isinstance(st, ChoiceDef):
-                out.append(self._choice(st, key))
+                out.append(self._choice(st, key, st.audit or profile))
             elif isinstance(st, CallDef):
-                out.append(self._call(st))
+                out.append(self._call(st, profile))
         return out
 
     @staticmethod
@@ -337,7 +383,7 @@ class SecurityModule:
         step.const_step = entry
         return step
 
-    def _call(self, c: CallDef) -> Callable:
+    def _call(self, c: CallDef, profile: str | None = None) -> Callable:
         what = f"{c.object}.{c.method}"
         if c.kind != "rule":
             value = self._exprs.compile(c.node)
@@ -356,15 +402,23 @@ class SecurityModule:
         arg = self._exprs.compile(c.arg)
         method = c.method
         unconditional = c.model == "Base" and c.method == "grant" and isinstance(c.arg, ast.Lit) and c.arg.kind == "unit"
+        audit = self._audit_call if self._auditing else None
+        name = c.object
 
         def rule_step(ctx, steps):
+            value = None
             try:
-                res = impl.rule(obj, ctx.state(c.object), method, arg(ctx))
+                value = arg(ctx)
+                res = impl.rule(obj, ctx.state(name), method, value)
             except ModelError as exc:
                 steps.append(Step(what, "error", c.span, str(exc)))
+                if audit:
+                    audit(profile, name, what, "denied", c.span, ctx, value)
                 return False, f"{what} runs incorrectly: {exc}", 1
+            if audit:
+                audit(profile, name, what, "granted" if res.granted else "denied", c.span, ctx, value)
             if res.granted:
-                ctx.pending[c.object] = res.state
+                ctx.pending[name] = res.state
                 steps.append(Step(what, "granted", c.span, res.reason))
                 return True, "", 1
             steps.append(Step(what, "denied", c.span, res.reason))
@@ -373,9 +427,9 @@ class SecurityModule:
             rule_step.const_step = Step(what, "granted", c.span, "")
         return rule_step
 
-    def _choice(self, ch: ChoiceDef, key) -> Callable:
+    def _choice(self, ch: ChoiceDef, key, profile: str | None = None) -> Callable:
         cases = [a.case.value if a.case is not None else None for a in ch.arms]
-        arms = [tuple(self._body(a.body, key)) for a in ch.arms]
+        arms = [tuple(self._body(a.body, key, profile)) for a in ch.arms]
         default = next((i for i, a in enumerate(ch.arms) if a.case is None), None)
         select = self._selector(ch.expr, cases)
         deny_unmatched = self.options.choice_without_match == "deny"

@@ -7,7 +7,7 @@ types.  Operators and the Struct accessors come from their security-model module
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from policy_lang import model_library as ml
@@ -43,6 +43,7 @@ class EvalContext:
     dst_sid: int | None
     states: Mapping[str, Any]
     pending: dict[str, Any]       # state changes of this event so far (not yet committed)
+    audit: list = field(default_factory=list)   # audit records of this event, written after the verdict
 
     def state(self, obj: str) -> Any:
         pending = self.pending
