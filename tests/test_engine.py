@@ -330,3 +330,24 @@ def test_boolean_operands_are_all_evaluated_unless_short_circuit_is_on(tmp_path,
     monkeypatch.setattr(boolean, "SHORT_CIRCUIT", True)
     d = module(tmp_path / "b", policy).decide(event)
     assert not d.granted and "base.assert denied" in d.reason   # false && _ is false without evaluating _
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=8) | st.binary(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["execute", "request", "response", "error", "security", "bogus", ""]),
+       src=st.sampled_from(["client", "server", "kl.core.Core", "nobody", 1, 2, 99, None, True]),
+       dst=st.sampled_from(["client", "server", "door.Server", "Einit", 3, None, 2.5]),
+       endpoint=st.sampled_from(["api", "nope", 0, 5, None, -1]),
+       method=st.sampled_from(["Open", "Close", "Put", "main", "Arm", 0, 2, 9, None]),
+       message=st.dictionaries(st.sampled_from(["code", "items", "h", "level", "x"]), _VALUES, max_size=4))
+def test_property_any_event_gets_a_decision_never_an_exception(tmp_path_factory, kind, src, dst, endpoint, method, message):
+    m = _shared_module(tmp_path_factory)
+    d = m.decide(Event(kind, src, dst, endpoint, method, message))
+    assert isinstance(d.granted, bool) and (d.granted or d.reason)
+    assert not d.reason.startswith("internal-error"), d.reason
