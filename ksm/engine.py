@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from policy_lang import Solution
 from policy_lang.solution import (
@@ -137,20 +138,25 @@ class SecurityModule:
 
     # ------------------------------------------------------------------ deciding
     def decide(self, event: Event) -> Decision:
+        """Decide one event; never raises (see the module docstring)."""
+        with self._lock:
+            return self._decide_closed(event)
+
+    def decide_many(self, events: Iterable[Event]) -> list[Decision]:
+        """Decide events in order under one lock acquisition (no other caller interleaves)."""
+        with self._lock:
+            return [self._decide_closed(e) for e in events]
+
+    def _decide_closed(self, event: Event) -> Decision:
+        """:meth:`_decide` made fail-closed: every exception becomes a denial."""
         try:
-            with self._lock:
-                return self._decide(event)
+            return self._decide(event)
         except _Denied as d:
             if d.reason.startswith("malformed message"):
                 self._audit_always(event, d.reason)
             return Decision(False, d.reason, event, tuple(d.steps))
-        except Exception as exc:  # fail closed: a bug is a denial, never an escape
+        except Exception as exc:  # a bug is a denial, never an escape
             return Decision(False, f"internal-error: {type(exc).__name__}: {exc}", event)
-
-    def decide_many(self, events: Iterable[Event]) -> list[Decision]:
-        """Decide events in order under one lock acquisition."""
-        with self._lock:
-            return [self.decide(e) for e in events]
 
     def _decide(self, event: Event) -> Decision:
         kind = event.kind

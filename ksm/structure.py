@@ -23,7 +23,8 @@ naming the first problem ("req.items[3]: 70000 out of range for UInt16").
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from policy_lang.types import (
     ArrayType, BytesType, HandleType, IdlType, IntType, MethodDef, SequenceType, StringType,

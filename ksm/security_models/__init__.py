@@ -23,7 +23,8 @@ The decision engine talks to a model only through :class:`SecurityModel`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
+from collections.abc import Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 

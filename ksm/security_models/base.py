@@ -65,7 +65,8 @@ Open points (not stated by the docs; our choices)
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
 
 from . import ModelError, RuleResult
 

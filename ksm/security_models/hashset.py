@@ -65,7 +65,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar, Hashable, Mapping, Sequence
+from typing import Any, ClassVar
+from collections.abc import Hashable, Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 

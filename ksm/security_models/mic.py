@@ -107,7 +107,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 

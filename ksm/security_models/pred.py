@@ -39,7 +39,8 @@ Open points (not stated by the docs; our choices)
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
 
 from . import ModelError
 from .base import StatelessModel, describe, is_number, kind_of

@@ -77,7 +77,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
 
 from . import ModelError
 from .base import StatelessModel, describe
