@@ -278,3 +278,71 @@ def bench_decide(small: int = 10, large: int = 100_000, sample: int = 2000) -> D
     rows.append((f"growth {small} -> {large} bindings (Get)", results[large][2] / results[small][2], "x"))
     rows.append((f"growth {small} -> {large} bindings (Ping)", results[large][1] / results[small][1], "x"))
     return DecideBench(rows)
+
+
+def _others(allow: list[tuple[str, str, str, str]], picks: list[tuple[str, str, str, str]]) -> list[tuple[str, float, str]]:
+    """Per-decision time of cedarpy and pycasbin on the same allowlist, where they install.
+
+    Both only see (principal, action = endpoint.method, resource); neither checks a
+    message structure, so they are compared with ksm's match-only figure.
+    """
+    rows: list[tuple[str, float, str]] = []
+    n = len(allow)
+    try:
+        import cedarpy
+    except ImportError:
+        rows.append((f"[{n} bindings] cedarpy: not installed (pip install '.[bench]')", 0.0, ""))
+    else:
+        text = "\n".join(
+            f'permit(principal == Process::"{s}", action == Action::"{e}.{m}", resource == Process::"{d}");'
+            for s, d, e, m in allow)
+        # Parse once, as a serious embedder would (the per-call parse is Cedar's dominant cost).
+        policies = cedarpy.PolicySet.from_str(text) if hasattr(cedarpy, "PolicySet") else text
+        entities = cedarpy.Entities.from_json_str("[]") if hasattr(cedarpy, "Entities") else "[]"
+        reqs = [{"principal": f'Process::"{s}"', "action": f'Action::"{e}.{m}"', "resource": f'Process::"{d}"',
+                 "context": {}} for s, d, e, m in picks[:200]]
+        assert all(cedarpy.is_authorized(r, policies, entities).allowed for r in reqs[:5])
+        rows.append((f"[{n} bindings] cedarpy is_authorized", _p50_ns(lambda r: cedarpy.is_authorized(r, policies, entities),
+                                                                       reqs, rounds=3) / 1000, "us"))
+    try:
+        import casbin
+    except ImportError:
+        rows.append((f"[{n} bindings] pycasbin: not installed (pip install '.[bench]')", 0.0, ""))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = Path(tmp) / "model.conf"
+            model.write_text("[request_definition]\nr = sub, obj, act\n[policy_definition]\np = sub, obj, act\n"
+                             "[policy_effect]\ne = some(where (p.eft == allow))\n"
+                             "[matchers]\nm = r.sub == p.sub && r.obj == p.obj && r.act == p.act\n")
+            policy = Path(tmp) / "policy.csv"
+            policy.write_text("".join(f"p, {s}, {d}, {e}.{m}\n" for s, d, e, m in allow))
+            enforcer = casbin.Enforcer(str(model), str(policy))
+        keys = [(s, d, f"{e}.{m}") for s, d, e, m in picks[:200]]
+        assert all(enforcer.enforce(*k) for k in keys[:5])
+        rows.append((f"[{n} bindings] pycasbin enforce", _p50_ns(lambda k: enforcer.enforce(*k), keys, rounds=3) / 1000, "us"))
+    return rows
+
+
+def bench_decide_vs_others(sizes=(10, 1000)) -> DecideBench:
+    """ksm's match-only decision next to cedarpy and pycasbin, same allowlists, same run."""
+    from ksm.engine import SecurityModule
+    from ksm.events import Event
+
+    rows: list[tuple[str, float, str]] = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            allow = _allowlist_solution(Path(tmp), size)
+            module = SecurityModule(load(Path(tmp)))
+            module.boot()
+        rng = random.Random(size)
+        picks = [allow[rng.randrange(len(allow))] for _ in range(2000)]
+        allowset = frozenset(allow)
+        base = _p50_ns(lambda k: k in allowset, picks)
+        ksm_t = _p50_ns(module.decide, [Event.request(s, d, e, m, {"key": 7} if m == "Get" else {}) for s, d, e, m in picks])
+        rows += [(f"[{size} bindings] baseline: frozenset lookup", base / 1000, "us"),
+                 (f"[{size} bindings] ksm decide (mixed Get/Ping)", ksm_t / 1000, "us")]
+        for name, value, unit in _others(allow, picks):
+            rows.append((name, value, unit))
+            if unit == "us" and value:
+                rows.append((f"[{size} bindings]   ratio to ksm decide", value * 1000 / ksm_t, "x"))
+    return DecideBench(rows)

@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='e.g. {"kind": "request", "src": "client", "dst": "server", "endpoint": "e", "method": "M", "message": {}}')
     decide.add_argument("--no-boot", action="store_true", help="do not start the kernel, Einit and the init.yaml processes first")
     bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
-    bench.add_argument("what", choices=("load", "decide"),
-                       help="load: parse + resolve a generated policy; decide: the decision function on allowlists")
+    bench.add_argument("what", choices=("load", "decide", "compare"),
+                       help="load: parse + resolve a generated policy; decide: the decision function on allowlists; "
+                            "compare: decide next to cedarpy and pycasbin (pip install '.[bench]')")
     bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
@@ -203,6 +204,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.what == "decide":
         print(bench_decide(large=args.bindings).report())
+    elif args.what == "compare":
+        from ksm.bench import bench_decide_vs_others
+
+        print(bench_decide_vs_others().report())
     else:
         print(bench_load(args.lines, args.repeat).report())
     return EXIT_OK

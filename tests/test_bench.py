@@ -1,0 +1,22 @@
+"""Smoke tests of the benchmarks: they run on tiny inputs and report every figure.
+
+They assert nothing about speed (timings belong to `ksm bench`, not to tests).
+"""
+from ksm.bench import bench_decide, bench_decide_vs_others, bench_load
+
+
+def test_bench_load_reports_lines_per_second_and_ratio():
+    b = bench_load(600, repeat=1)
+    assert b.errors == 0 and b.total_lines >= 600 and b.lines_per_second > 0
+    assert "lines/s" in b.report() and "ratio" in b.report()
+
+
+def test_bench_decide_reports_every_figure():
+    report = bench_decide(small=10, large=40, sample=60).report()
+    for needle in ("frozenset", "match-only", "structure check", "decide_many", "growth 10 -> 40"):
+        assert needle in report
+
+
+def test_bench_compare_runs_with_or_without_the_other_engines():
+    report = bench_decide_vs_others(sizes=(10,)).report()
+    assert "ksm decide" in report and "cedarpy" in report and "pycasbin" in report
