@@ -23,6 +23,7 @@ The decision engine talks to a model only through :class:`SecurityModel`:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 from collections.abc import Mapping, Sequence
 
@@ -88,3 +89,57 @@ def require_sid(arg: Mapping, key: str = "sid") -> int:
     if not isinstance(sid, int) or isinstance(sid, bool) or sid < 0:
         raise ModelError(f"`{key}` is not a SID: {sid!r}")
     return sid
+
+
+class SidMap:
+    """An immutable ``sid -> context`` mapping: the state of one stateful model object.
+
+    HashSet, StaticMap, Flow and Mic all keep one context per SID and change state
+    by building a new mapping (copy-on-write), so rules can return the new state and
+    the engine can discard it when the event is denied.  Each model subclasses this
+    and names the accessors in its own terms (``table``/``with_table``,
+    ``current``/``with_fsm``, ...).  States are equal when their mappings are equal,
+    and hashable.
+    """
+
+    __slots__ = ("_entries", "_hash")
+
+    def __init__(self, entries: Mapping[int, Any] | None = None) -> None:
+        object.__setattr__(self, "_entries", MappingProxyType(dict(entries or {})))
+        object.__setattr__(self, "_hash", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    @property
+    def entries_by_sid(self) -> Mapping[int, Any]:
+        """Read-only view of the whole mapping."""
+        return self._entries
+
+    def get(self, sid: int) -> Any:
+        """The context of ``sid``, or None when the SID has none."""
+        return self._entries.get(sid)
+
+    def with_entry(self, sid: int, value: Any) -> "SidMap":
+        d = dict(self._entries)
+        d[sid] = value
+        return type(self)(d)
+
+    def without(self, sid: int) -> "SidMap":
+        d = dict(self._entries)
+        del d[sid]
+        return type(self)(d)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and dict(self._entries) == dict(other._entries)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            object.__setattr__(self, "_hash", hash(frozenset(self._entries.items())))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(sorted(self._entries.items()))!r})"

@@ -58,7 +58,7 @@ from collections.abc import Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 
-from . import ModelError, RuleResult, require_sid
+from . import ModelError, SidMap, RuleResult, require_sid
 
 #: SIDs ``>= SID_LIMIT`` are outside the permissible range (``None``: no bound).
 SID_LIMIT: int | None = None
@@ -104,45 +104,13 @@ def parse_config(obj: PolicyObjectDef) -> FlowConfig:
 
 
 # ----------------------------------------------------------------------- state
-class FlowState:
+class FlowState(SidMap):
     """Immutable state of one Flow object: ``sid -> current FSM state``."""
 
-    __slots__ = ("_fsms", "_hash")
-
-    def __init__(self, fsms: Mapping[int, str] | None = None) -> None:
-        object.__setattr__(self, "_fsms", MappingProxyType(dict(fsms or {})))
-        object.__setattr__(self, "_hash", None)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("FlowState is immutable")
-
-    @property
-    def fsms(self) -> Mapping[int, str]:
-        return self._fsms
-
-    def current(self, sid: int) -> str | None:
-        return self._fsms.get(sid)
-
-    def with_fsm(self, sid: int, current: str) -> "FlowState":
-        d = dict(self._fsms)
-        d[sid] = current
-        return FlowState(d)
-
-    def without(self, sid: int) -> "FlowState":
-        d = dict(self._fsms)
-        del d[sid]
-        return FlowState(d)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FlowState) and dict(self._fsms) == dict(other._fsms)
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            object.__setattr__(self, "_hash", hash(frozenset(self._fsms.items())))
-        return self._hash
-
-    def __repr__(self) -> str:
-        return f"FlowState({dict(sorted(self._fsms.items()))!r})"
+    __slots__ = ()
+    fsms = SidMap.entries_by_sid
+    current = SidMap.get
+    with_fsm = SidMap.with_entry
 
 
 # ----------------------------------------------------------------------- model

@@ -64,13 +64,12 @@ Open points (not stated by the docs; our choices)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, ClassVar
 from collections.abc import Hashable, Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 
-from . import ModelError, RuleResult, choose_by_equality, require_sid
+from . import ModelError, SidMap, RuleResult, choose_by_equality, require_sid
 
 #: SIDs ``>= SID_LIMIT`` are outside the permissible range (``None``: no bound).
 SID_LIMIT: int | None = None
@@ -136,55 +135,25 @@ def parse_config(obj: PolicyObjectDef) -> HashSetConfig:
 
 
 # ----------------------------------------------------------------------- state
-class HashSetState:
+class HashSetState(SidMap):
     """Immutable state of one HashSet object: ``sid -> frozenset`` of frozen entries."""
 
-    __slots__ = ("_tables", "_hash")
-
-    def __init__(self, tables: Mapping[int, frozenset] | None = None) -> None:
-        object.__setattr__(self, "_tables", MappingProxyType(dict(tables or {})))
-        object.__setattr__(self, "_hash", None)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("HashSetState is immutable")
-
-    @property
-    def tables(self) -> Mapping[int, frozenset]:
-        """Read-only view ``sid -> frozenset`` of frozen entries."""
-        return self._tables
+    __slots__ = ()
+    tables = SidMap.entries_by_sid
+    table = SidMap.get
+    with_table = SidMap.with_entry
 
     @property
     def used(self) -> int:
         """Number of tables of the pool currently bound to a SID."""
-        return len(self._tables)
-
-    def table(self, sid: int) -> frozenset | None:
-        return self._tables.get(sid)
+        return len(self)
 
     def entries(self, sid: int) -> list:
         """The values in ``sid``'s table, thawed (for display); [] when unbound."""
-        return [thaw_entry(e) for e in self._tables.get(sid, frozenset())]
-
-    def with_table(self, sid: int, table: frozenset) -> "HashSetState":
-        d = dict(self._tables)
-        d[sid] = table
-        return HashSetState(d)
-
-    def without(self, sid: int) -> "HashSetState":
-        d = dict(self._tables)
-        del d[sid]
-        return HashSetState(d)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, HashSetState) and dict(self._tables) == dict(other._tables)
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            object.__setattr__(self, "_hash", hash(frozenset(self._tables.items())))
-        return self._hash
+        return [thaw_entry(e) for e in self.get(sid) or frozenset()]
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{sid}: {sorted(map(repr, self.entries(sid)))}" for sid in sorted(self._tables))
+        inner = ", ".join(f"{sid}: {sorted(map(repr, self.entries(sid)))}" for sid in sorted(self.tables))
         return f"HashSetState({{{inner}}})"
 
 

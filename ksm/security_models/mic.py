@@ -106,13 +106,12 @@ Open points (not stated by the docs; our choices)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, ClassVar
 from collections.abc import Iterable, Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 
-from . import ModelError, RuleResult, require_sid
+from . import ModelError, SidMap, RuleResult, require_sid
 
 #: SIDs ``>= SID_LIMIT`` are outside the permissible range (``None``: no bound).
 SID_LIMIT: int | None = None
@@ -269,40 +268,13 @@ class MicContext:
         return self.level if self.level_r is None else self.level_r
 
 
-class MicState:
+class MicState(SidMap):
     """Immutable state of one Mic object: ``sid -> MicContext``."""
 
-    __slots__ = ("_contexts", "_hash")
-
-    def __init__(self, contexts: Mapping[int, MicContext] | None = None) -> None:
-        object.__setattr__(self, "_contexts", MappingProxyType(dict(contexts or {})))
-        object.__setattr__(self, "_hash", None)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("MicState is immutable")
-
-    @property
-    def contexts(self) -> Mapping[int, MicContext]:
-        return self._contexts
-
-    def context(self, sid: int) -> MicContext | None:
-        return self._contexts.get(sid)
-
-    def with_context(self, sid: int, ctx: MicContext) -> "MicState":
-        d = dict(self._contexts)
-        d[sid] = ctx
-        return MicState(d)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, MicState) and dict(self._contexts) == dict(other._contexts)
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            object.__setattr__(self, "_hash", hash(frozenset(self._contexts.items())))
-        return self._hash
-
-    def __repr__(self) -> str:
-        return f"MicState({dict(sorted(self._contexts.items()))!r})"
+    __slots__ = ()
+    contexts = SidMap.entries_by_sid
+    context = SidMap.get
+    with_context = SidMap.with_entry
 
 
 class _Denied(Exception):

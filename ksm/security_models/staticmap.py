@@ -56,13 +56,12 @@ Open points (not stated by the docs; our choices)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, ClassVar
 from collections.abc import Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 
-from . import ModelError, RuleResult, choose_by_equality, require_sid
+from . import ModelError, SidMap, RuleResult, choose_by_equality, require_sid
 
 #: SIDs ``>= SID_LIMIT`` are outside the permissible range (``None``: no bound).
 SID_LIMIT: int | None = None
@@ -130,50 +129,21 @@ class StaticMapTable:
     working: tuple[int, ...]
 
 
-class StaticMapState:
+class StaticMapState(SidMap):
     """Immutable state of one StaticMap object: ``sid -> StaticMapTable``."""
 
-    __slots__ = ("_tables", "_hash")
-
-    def __init__(self, tables: Mapping[int, StaticMapTable] | None = None) -> None:
-        object.__setattr__(self, "_tables", MappingProxyType(dict(tables or {})))
-        object.__setattr__(self, "_hash", None)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("StaticMapState is immutable")
-
-    @property
-    def tables(self) -> Mapping[int, StaticMapTable]:
-        return self._tables
+    __slots__ = ()
+    tables = SidMap.entries_by_sid
+    table = SidMap.get
+    with_table = SidMap.with_entry
 
     @property
     def used(self) -> int:
         """Number of tables of the pool currently bound to a SID."""
-        return len(self._tables)
-
-    def table(self, sid: int) -> StaticMapTable | None:
-        return self._tables.get(sid)
-
-    def with_table(self, sid: int, table: StaticMapTable) -> "StaticMapState":
-        d = dict(self._tables)
-        d[sid] = table
-        return StaticMapState(d)
-
-    def without(self, sid: int) -> "StaticMapState":
-        d = dict(self._tables)
-        del d[sid]
-        return StaticMapState(d)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StaticMapState) and dict(self._tables) == dict(other._tables)
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            object.__setattr__(self, "_hash", hash(frozenset(self._tables.items())))
-        return self._hash
+        return len(self)
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{sid}: base={t.base} working={t.working}" for sid, t in sorted(self._tables.items()))
+        inner = ", ".join(f"{sid}: base={t.base} working={t.working}" for sid, t in sorted(self.tables.items()))
         return f"StaticMapState({{{inner}}})"
 
 
