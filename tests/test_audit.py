@@ -4,8 +4,7 @@ import json
 from ksm.audit import JsonLinesSink, MemorySink
 from ksm.engine import SecurityModule
 
-from test_engine import EDLS, HEADER, INIT, req  # the door solution of the engine tests
-from policy_lang import load
+from test_engine import door_solution, req  # the door solution of the engine tests
 
 PROFILES = """audit profile trace = {
     0 : { base : { kss : ["denied"] } },
@@ -16,15 +15,7 @@ audit profile quiet = { 0 : { base : { kss : [] } } }
 
 
 def build(tmp_path, policy: str, sink=None) -> SecurityModule:
-    files = dict(EDLS)
-    files["einit/src/security.psl"] = HEADER + PROFILES + policy
-    files["einit/src/init.yaml"] = INIT
-    for rel, text in files.items():
-        p = tmp_path / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    sol = load(tmp_path)
-    assert sol.ok, [d.render() for d in sol.diagnostics]
+    sol = door_solution(tmp_path, PROFILES + policy)
     m = SecurityModule(sol, audit_sink=sink if sink is not None else MemorySink())
     m.boot()
     if isinstance(m.audit_sink, MemorySink):

@@ -45,7 +45,8 @@ execute src=Einit, dst=door.Server { fsm.init { sid : dst_sid } }
 INIT = "entities:\n  - name: door.Client\n    task: client\n    connections:\n      - target: server\n        id: c\n  - name: door.Server\n    task: server\n"
 
 
-def module(tmp_path: Path, policy: str, **opts) -> SecurityModule:
+def door_solution(tmp_path: Path, policy: str):
+    """The door solution with ``policy`` appended to its header, loaded (and checked ok)."""
     files = dict(EDLS)
     files["einit/src/security.psl"] = HEADER + policy
     files["einit/src/init.yaml"] = INIT
@@ -55,7 +56,11 @@ def module(tmp_path: Path, policy: str, **opts) -> SecurityModule:
         p.write_text(text)
     sol = load(tmp_path)
     assert sol.ok, [d.render() for d in sol.diagnostics]
-    m = SecurityModule(sol, Options(**opts))
+    return sol
+
+
+def module(tmp_path: Path, policy: str, **opts) -> SecurityModule:
+    m = SecurityModule(door_solution(tmp_path, policy), Options(**opts))
     assert all(d.granted for d in m.boot()), [d.explain() for d in m.boot()]
     return m
 
