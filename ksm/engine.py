@@ -123,6 +123,11 @@ class SecurityModule:
             self._routes: dict[tuple, tuple] = {}
             self._next_sid = 1
 
+    def is_running(self, task: str) -> bool:
+        """Whether a process with this task name has been started."""
+        with self._lock:
+            return task in self._by_task
+
     def snapshot(self) -> dict[str, Any]:
         """The model state of every object (immutable values)."""
         with self._lock:
@@ -154,7 +159,7 @@ class SecurityModule:
         except _Denied as d:
             if d.reason.startswith("malformed message"):
                 self._audit_always(event, d.reason)
-            return Decision(False, d.reason, event, tuple(d.steps))
+            return Decision(False, d.reason, event)
         except Exception as exc:  # a bug is a denial, never an escape
             return Decision(False, f"internal-error: {type(exc).__name__}: {exc}", event)
 
@@ -473,10 +478,11 @@ class SecurityModule:
 
 
 class _Denied(Exception):
-    def __init__(self, reason: str, steps=()):
+    """Raised before any rule runs (bad participants, malformed message): a plain denial."""
+
+    def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-        self.steps = list(steps)
 
 
 def _method(iface, ref):

@@ -9,13 +9,9 @@ name or MID, and carries the message as a mapping of parameter values.  A
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
 from policy_lang.diagnostics import Span
-
-Ref = "str | int | None"
-
 
 @dataclass(frozen=True)
 class Event:
@@ -92,5 +88,3 @@ class Decision:
             lines.append(f"  {where:<40} {s.verdict:<8} {s.what}{detail}")
         return "\n".join(lines)
 
-
-EMPTY = MappingProxyType({})

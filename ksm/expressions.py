@@ -19,15 +19,11 @@ from .security_models import arith, boolean, pred, struct
 
 Fn = Callable[["EvalContext"], Any]
 
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {}
-_UNARY: dict[str, Callable[[Any], Any]] = {}
-for _ops in (pred.OPERATORS, boolean.OPERATORS, arith.OPERATORS):
-    for _name, _fn in _ops.items():
-        if _name in ("!", "~", "neg", "unary-"):
-            _UNARY["-" if _name in ("neg", "unary-") else _name] = _fn
-        else:
-            _BINARY[_name] = _fn
-_UNARY.setdefault("-", getattr(arith, "negate", None) or (lambda x: arith.OPERATORS["-"](0, x)))
+# Operators by symbol, from the model that defines each (pred has no unary ones).
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    **pred.OPERATORS, **boolean.BINARY_OPERATORS, **arith.BINARY_OPERATORS,
+}
+_UNARY: dict[str, Callable[[Any], Any]] = {**boolean.UNARY_OPERATORS, **arith.UNARY_OPERATORS}
 
 
 # With boolean.SHORT_CIRCUIT on: the left operand value that decides the result alone.

@@ -102,7 +102,7 @@ def _event(module: SecurityModule, solution: Solution, case: TestCaseDef, env: d
             raise _CannotRun("execute case without dst=Class")
         src = sels.get("src")
         src_ref: Any = None if src is None else (env[src] if src in env else src)
-        if src_ref is None and dst != KERNEL_CLASS and KERNEL_CLASS in module._by_task:
+        if src_ref is None and dst != KERNEL_CLASS and module.is_running(KERNEL_CLASS):
             src_ref = KERNEL_CLASS
         return Event.execute(dst, src=src_ref)
     src = _sid(env, sels.get("src", ""), "src") if "src" in sels else None
