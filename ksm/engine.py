@@ -98,7 +98,7 @@ class SecurityModule:
         self._auditing = bool(solution.audit_profiles)
         self._lock = threading.RLock()
         self._impls = {name: model_impl(o.model) for name, o in solution.objects.items()}
-        self._exprs = ExprCompiler(solution, self._impls)
+        self._exprs = ExprCompiler(solution, self._impls, self._audit_expression if self._auditing else None)
         self._programs: dict[tuple, _Program] = {}
         self._validators: dict[tuple, Callable] = {}
         # Bindings by (event, src selector, dst selector), None meaning "any": a new
@@ -269,6 +269,12 @@ class SecurityModule:
             ctx.audit.append({"call": what, "verdict": verdict, "profile": profile or self.audit.default_profile,
                               "file": span.file, "line": span.line})
 
+    def _audit_expression(self, profile: str | None, obj: str, method: str, ctx) -> None:
+        """Regex ``emit``: record calls of the listed expressions (``match``, ``select``)."""
+        if self.audit.audits_expression(profile, self.audit_level(), obj, method):
+            ctx.audit.append({"call": f"{obj}.{method}", "expression": True,
+                              "profile": profile or self.audit.default_profile})
+
     def _program(self, key: tuple) -> "_Program":
         program = self._programs.get(key)
         if program is None:
@@ -397,7 +403,7 @@ class SecurityModule:
     def _call(self, c: CallDef, profile: str | None = None) -> Callable:
         what = f"{c.object}.{c.method}"
         if c.kind != "rule":
-            value = self._exprs.compile(c.node)
+            value = self._exprs.compile(c.node, profile)
 
             def expr_step(ctx, steps):
                 try:
@@ -410,7 +416,7 @@ class SecurityModule:
             return expr_step
         impl = self._impls[c.object]
         obj = self.solution.objects[c.object]
-        arg = self._exprs.compile(c.arg)
+        arg = self._exprs.compile(c.arg, profile)
         method = c.method
         unconditional = c.model == "Base" and c.method == "grant" and isinstance(c.arg, ast.Lit) and c.arg.kind == "unit"
         audit = self._audit_call if self._auditing else None
@@ -442,7 +448,7 @@ class SecurityModule:
         cases = [a.case.value if a.case is not None else None for a in ch.arms]
         arms = [tuple(self._body(a.body, key, profile)) for a in ch.arms]
         default = next((i for i, a in enumerate(ch.arms) if a.case is None), None)
-        select = self._selector(ch.expr, cases)
+        select = self._selector(ch.expr, cases, profile)
         deny_unmatched = self.options.choice_without_match == "deny"
 
         def step(ctx, steps):
@@ -466,14 +472,22 @@ class SecurityModule:
             return ok_all, first_reason, n_all
         return step
 
-    def _selector(self, e: ast.Expr, cases: list) -> Callable:
+    def _selector(self, e: ast.Expr, cases: list, profile: str | None) -> Callable:
         if isinstance(e, ast.Call):
             target = self._exprs.call_target(e)
             if target is not None:
                 name, impl, obj, method = target
-                arg = self._exprs.compile(e.arg)
-                return lambda ctx: impl.choose(obj, ctx.state(name), method, arg(ctx), cases)
-        value = self._exprs.compile(e)
+                arg = self._exprs.compile(e.arg, profile)
+                if not self._auditing:
+                    return lambda ctx: impl.choose(obj, ctx.state(name), method, arg(ctx), cases)
+                emit = self._audit_expression
+
+                def audited(ctx):
+                    idx = impl.choose(obj, ctx.state(name), method, arg(ctx), cases)
+                    emit(profile, name, method, ctx)
+                    return idx
+                return audited
+        value = self._exprs.compile(e, profile)
         return lambda ctx: choose_by_equality(value(ctx), cases)
 
 

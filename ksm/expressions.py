@@ -46,10 +46,17 @@ class EvalContext:
         return pending[obj] if obj in pending else self.states[obj]
 
 
+#: Called as ``hook(profile, object, method, ctx)`` after a model expression ran,
+#: so the engine can record it for audit (Regex ``emit``).
+ExpressionHook = Callable[[Any, str, str, "EvalContext"], None]
+
+
 class ExprCompiler:
-    def __init__(self, solution: Solution, impls: Mapping[str, Any]):
+    def __init__(self, solution: Solution, impls: Mapping[str, Any], on_expression: ExpressionHook | None = None):
         self.solution = solution
         self.impls = impls
+        self.on_expression = on_expression
+        self._profile: str | None = None
 
     def call_target(self, c: ast.Call):
         """(object name, model implementation, object, method) of a call, if it resolves."""
@@ -58,9 +65,13 @@ class ExprCompiler:
             return None
         return name, self.impls[name], self.solution.objects[name], c.method.text
 
-    def compile(self, e: ast.Expr) -> Fn:
-        method = getattr(self, "_" + type(e).__name__)
-        return method(e)
+    def compile(self, e: ast.Expr, profile: str | None = None) -> Fn:
+        """Closure evaluating ``e``; ``profile`` is the audit profile in force around it."""
+        outer, self._profile = self._profile, profile if profile is not None else self._profile
+        try:
+            return getattr(self, "_" + type(e).__name__)(e)
+        finally:
+            self._profile = outer
 
     # --------------------------------------------------------------- node kinds
     def _Lit(self, e: ast.Lit) -> Fn:
@@ -144,7 +155,15 @@ class ExprCompiler:
                 raise ModelError(f"{what} is not a known model method")
             return unknown
         name, impl, obj, method = target
-        return lambda ctx: impl.expression(obj, ctx.state(name), method, arg(ctx))
+        hook, profile = self.on_expression, self._profile
+        if hook is None:
+            return lambda ctx: impl.expression(obj, ctx.state(name), method, arg(ctx))
+
+        def audited(ctx):
+            value = impl.expression(obj, ctx.state(name), method, arg(ctx))
+            hook(profile, name, method, ctx)
+            return value
+        return audited
 
 
 def _need(v, what: str):

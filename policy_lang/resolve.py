@@ -11,7 +11,6 @@ errors allow.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -19,6 +18,7 @@ from typing import Iterable
 from . import model_library as ml
 from .diagnostics import Diagnostics, Severity, Span, define_code
 from .perf import gc_paused
+from .regex_dialect import pattern_problem
 from .loader import INC_CYCLE, INC_NO_INIT, INC_UNKNOWN_NK, LoadOptions, Workspace, locate_init, locate_policy
 from .sdk import BUILTIN_CLASSES, builtin_interfaces, is_sdk_name
 from .solution import (
@@ -157,7 +157,7 @@ SOL_SERVERLESS_CHANNEL = define_code(
 )
 SOL_BAD_REGEX = define_code(
     "SOL003", "warning", "regular expression does not compile",
-    "the pattern is checked with Python's re dialect, close to KSM's; fix the pattern",
+    "the pattern is outside the dialect the runtime accepts (docs/semantics.md, Regex); every rule using it denies",
 )
 
 # Template warnings meaning "a placeholder had no value": the policy may then lack
@@ -746,7 +746,7 @@ class Resolver:
             self._check_pattern(case.value, src.span(case.pos))
 
     def _check_pattern(self, pattern: str, at: Span) -> None:
-        problem = regex_problem(pattern)
+        problem = pattern_problem(pattern)
         if problem:
             self.diags.add(SOL_BAD_REGEX, f"pattern {pattern!r}: {problem}", at)
 
@@ -988,17 +988,6 @@ class Resolver:
         if name != EXECUTE_INTERFACE:
             self.interface(name, src.span(d.interface.pos))
         return name
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why a pattern does not compile (Python's dialect, the closest we have), or None."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return str(exc)
-    except (OverflowError, RecursionError, ValueError) as exc:
-        return f"pattern too large or too deeply nested ({type(exc).__name__})"
-    return None
 
 
 def _literal_members(t: ast.PslType | None) -> list | None:

@@ -84,3 +84,36 @@ def test_audit_never_changes_decisions(tmp_path):
     without = build(tmp_path / "b", "request method=Open { assert (message.code < 10) }\n")
     for code in (1, 9, 10, 500):
         assert with_audit.decide(req("Open", {"code": code})).granted == without.decide(req("Open", {"code": code})).granted
+
+
+REGEX = ("use nk.regex._\n"
+         "audit profile rx = { 0 : { re : { emit : [\"match\"] } } }\n"
+         "audit default = rx 0\n")
+
+
+def test_regex_emit_records_the_listed_expression_calls(tmp_path):
+    policy = REGEX + ('request method=Open { assert (re.match {text : "abc", pattern : "a.c"}) }\n'
+                      'request method=Close { choice (re.select {text : "abc"}) {\n'
+                      '    "a.*" : grant ()\n    _ : deny ()\n} }\n')
+    m = build(tmp_path, policy)
+    assert m.decide(req("Open", {"code": 1})).granted
+    (rec,) = m.audit_sink.records
+    assert rec["call"] == "re.match" and rec["expression"] and rec["profile"] == "rx"
+    assert rec["decision"] == "granted" and rec["level"] == 0
+    m.audit_sink.records.clear()
+    assert m.decide(req("Close")).granted
+    assert m.audit_sink.records == []          # `select` is not in the emit list
+
+
+def test_regex_emit_select_and_an_empty_list(tmp_path):
+    policy = (REGEX.replace('["match"]', '["select"]')
+              + 'request method=Close { choice (re.select {text : "abc"}) {\n'
+              + '    "a.*" : grant ()\n    _ : deny ()\n} }\n'
+              + 'request method=Open { assert (re.match {text : "abc", pattern : "a.c"}) }\n')
+    m = build(tmp_path, policy)
+    m.decide(req("Close"))
+    assert [r["call"] for r in m.audit_sink.records] == ["re.select"]
+    quiet = build(tmp_path / "q", REGEX.replace('["match"]', "[]")
+                  + 'request method=Open { assert (re.match {text : "abc", pattern : "a.c"}) }\n')
+    quiet.decide(req("Open", {"code": 1}))
+    assert quiet.audit_sink.records == []

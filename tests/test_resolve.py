@@ -1340,8 +1340,17 @@ def test_sol003_fires_for_bad_re_match_pattern(make):
     expect(sol, "SOL003", "warning", root, POLICY, pos_of(text, '"[a-"'))
 
 
+@pytest.mark.parametrize("pattern", ["(?:ab)+", "(a)\\1", "\\Aab"])
+def test_sol003_fires_for_python_only_constructs_the_runtime_refuses(make, pattern):
+    # Python's re accepts these; the policy dialect (and so the runtime) does not.
+    text = _regex_choice(pattern)
+    root = make({POLICY: text})
+    expect(solve(root), "SOL003", "warning", root, POLICY, pos_of(text, '"' + pattern[:3]))
+
+
 def test_sol003_quiet_for_valid_regex(make):
     quiet(solve(make({POLICY: _regex_choice("^[a-z]+$")})), "SOL003")
+    quiet(solve(make({POLICY: _regex_choice("[[:alpha:]]{2,4}\\.x")})), "SOL003")
 
 
 # =========================================================================== resolved model
