@@ -422,23 +422,38 @@ class SecurityModule:
         audit = self._audit_call if self._auditing else None
         name = c.object
 
+        span = c.span
+        # Explanation lines by (verdict, reason): most calls give one of a few answers,
+        # so the Step is built once (bounded, so varying reasons cannot grow it).
+        explained: dict[tuple[bool, str], Step] = {}
+
+        def explain(granted: bool, reason: str) -> Step:
+            step = explained.get((granted, reason))
+            if step is None:
+                step = Step(what, "granted" if granted else "denied", span, reason)
+                if len(explained) < 64:
+                    explained[(granted, reason)] = step
+            return step
+
         def rule_step(ctx, steps):
             value = None
             try:
                 value = arg(ctx)
-                res = impl.rule(obj, ctx.state(name), method, value)
+                pending = ctx.pending
+                state = pending[name] if name in pending else ctx.states[name]
+                res = impl.rule(obj, state, method, value)
             except ModelError as exc:
-                steps.append(Step(what, "error", c.span, str(exc)))
+                steps.append(Step(what, "error", span, str(exc)))
                 if audit:
-                    audit(profile, name, what, "denied", c.span, ctx, value)
+                    audit(profile, name, what, "denied", span, ctx, value)
                 return False, f"{what} runs incorrectly: {exc}", 1
             if audit:
-                audit(profile, name, what, "granted" if res.granted else "denied", c.span, ctx, value)
+                audit(profile, name, what, "granted" if res.granted else "denied", span, ctx, value)
+            steps.append(explain(res.granted, res.reason))
             if res.granted:
-                ctx.pending[name] = res.state
-                steps.append(Step(what, "granted", c.span, res.reason))
+                if res.state is not state:
+                    pending[name] = res.state
                 return True, "", 1
-            steps.append(Step(what, "denied", c.span, res.reason))
             return False, f"{what} denied" + (f": {res.reason}" if res.reason else ""), 1
         if unconditional:
             rule_step.const_step = Step(what, "granted", c.span, "")

@@ -71,13 +71,22 @@ class Step(NamedTuple):
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """The answer to one event (immutable).
+
+    A named tuple because every event makes one and a frozen dataclass costs four
+    times as much to build.  Its truth value is ``granted``, so ``if module.decide(e):``
+    means what it says (a plain tuple would always be true).
+    """
+
     granted: bool
     reason: str
     event: Event
     steps: tuple[Step, ...] = ()
     sid: int | None = None          # for a granted execute: the SID of the started process
+
+    def __bool__(self) -> bool:
+        return self.granted
 
     def explain(self) -> str:
         head = f"{'GRANTED' if self.granted else 'DENIED'}: {self.event.describe()}"

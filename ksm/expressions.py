@@ -7,7 +7,6 @@ types.  Operators and the Struct accessors come from their security-model module
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from policy_lang import model_library as ml
@@ -30,16 +29,22 @@ _UNARY: dict[str, Callable[[Any], Any]] = {**boolean.UNARY_OPERATORS, **arith.UN
 _SHORT_CIRCUIT_STOP = {"&&": False, "||": True, "==>": False}
 
 
-@dataclass
 class EvalContext:
-    """What an expression can see: the message, the participants' SIDs, model state."""
+    """What an expression can see: the message, the participants' SIDs, model state.
 
-    message: Mapping[str, Any]
-    src_sid: int | None
-    dst_sid: int | None
-    states: Mapping[str, Any]
-    pending: dict[str, Any]       # state changes of this event so far (not yet committed)
-    audit: list = field(default_factory=list)   # audit records of this event, written after the verdict
+    A plain slotted class: one is built per decision, and a dataclass costs more.
+    """
+
+    __slots__ = ("message", "src_sid", "dst_sid", "states", "pending", "audit")
+
+    def __init__(self, message: Mapping[str, Any], src_sid: int | None, dst_sid: int | None,
+                 states: Mapping[str, Any], pending: dict[str, Any]):
+        self.message = message
+        self.src_sid = src_sid
+        self.dst_sid = dst_sid
+        self.states = states
+        self.pending = pending        # state changes of this event so far (not yet committed)
+        self.audit: list = []         # audit records of this event, written after the verdict
 
     def state(self, obj: str) -> Any:
         pending = self.pending
@@ -101,6 +106,9 @@ class ExprCompiler:
             return undefined
         rest = path[1:]
         field = struct.field
+        if len(rest) == 1:                      # message.x: the common case, one lookup
+            seg = rest[0]
+            return lambda ctx: field(ctx.message, seg)
 
         def ref(ctx):
             v = ctx.message
@@ -126,6 +134,9 @@ class ExprCompiler:
         if op is None:
             raise ModelError(f"operator {e.op} is not supported")
         left, right = self.compile(e.left), self.compile(e.right)
+        if isinstance(e.right, ast.Lit) and e.op not in _SHORT_CIRCUIT_STOP:
+            constant = e.right.value            # `message.x < 10`: no closure call for 10
+            return lambda ctx: op(left(ctx), constant)
         if boolean.SHORT_CIRCUIT and e.op in _SHORT_CIRCUIT_STOP:
             stop = _SHORT_CIRCUIT_STOP[e.op]    # left value that decides alone
             result = e.op != "&&"               # what the operator then returns

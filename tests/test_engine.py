@@ -312,6 +312,24 @@ def test_property_binding_order_does_not_change_decisions(tmp_path):
     assert [a.decide(e).granted for e in events] == [b.decide(e).granted for e in events]
 
 
+_POOL = [OPEN, "request method=Close { deny () }\n", "request dst=door.Server { grant () }\n",
+         'request method=Open { assert (message.code != 5) }\n',
+         'request method=Open { match src=door.Client { assert (message.code > 0) } }\n',
+         'request method=Open { choice (message.code) { 7 : deny () _ : grant () } }\n',
+         "request src=door.Client, method=Close { grant () }\n"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(len(_POOL))), keep=st.integers(1, len(_POOL)),
+       codes=st.lists(st.integers(-3, 2**32 - 1) | st.sampled_from([0, 5, 7, 99, 100]), min_size=1, max_size=6))
+def test_property_any_binding_order_gives_the_same_decisions(tmp_path_factory, order, keep, codes):
+    chosen = [order[i] for i in range(keep)]
+    events = [req("Open", {"code": c}) for c in codes] + [req("Close")]
+    ordered = module(tmp_path_factory.mktemp("o"), "".join(_POOL[i] for i in sorted(chosen)))
+    shuffled = module(tmp_path_factory.mktemp("s"), "".join(_POOL[i] for i in chosen))
+    assert [ordered.decide(e).granted for e in events] == [shuffled.decide(e).granted for e in events]
+
+
 def test_explain_lists_bindings_calls_and_lines(tmp_path):
     m = module(tmp_path, OPEN)
     text = m.decide(req("Open", {"code": 500})).explain()
@@ -356,3 +374,20 @@ def test_property_any_event_gets_a_decision_never_an_exception(tmp_path_factory,
     d = m.decide(Event(kind, src, dst, endpoint, method, message))
     assert isinstance(d.granted, bool) and (d.granted or d.reason)
     assert not d.reason.startswith("internal-error"), d.reason
+
+
+def test_a_decision_is_true_only_when_granted(tmp_path):
+    m = module(tmp_path, OPEN)
+    assert m.decide(req("Open", {"code": 1})) and m.decide(req("Open", {"code": 1})).granted
+    assert not m.decide(req("Open", {"code": 500}))          # a tuple would always be true
+    assert not m.decide(req("Open", {"code": "x"}))          # malformed
+
+
+@pytest.mark.parametrize("message,why", [
+    ({"code": True}, "expected UInt32, got bool"),
+    ({"code": -1}, "-1 out of range for UInt32"),
+    ({"code": 2**32}, "out of range for UInt32"),
+])
+def test_integer_only_messages_report_the_precise_problem(tmp_path, message, why):
+    d = module(tmp_path, OPEN).decide(req("Open", message))
+    assert not d.granted and why in d.reason

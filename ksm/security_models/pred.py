@@ -66,11 +66,20 @@ def _scalar_pair(op: str, a: Any, b: Any) -> bool:
     return False
 
 
+# Fast paths: two plain ints (or two texts) are by far the commonest operands, and
+# ``type(x) is int`` already excludes Booleans; everything else takes the checked path.
+
 def eq(a: Any, b: Any) -> bool:
+    ta = type(a)
+    if ta is type(b) and (ta is int or ta is str):
+        return a == b
     return _scalar_pair("==", a, b) and a == b
 
 
 def ne(a: Any, b: Any) -> bool:
+    ta = type(a)
+    if ta is type(b) and (ta is int or ta is str):
+        return a != b
     return not (_scalar_pair("!=", a, b) and a == b)
 
 
@@ -80,22 +89,26 @@ def _numbers(op: str, a: Any, b: Any) -> None:
 
 
 def lt(a: Any, b: Any) -> bool:
-    _numbers("<", a, b)
+    if type(a) is not int or type(b) is not int:
+        _numbers("<", a, b)
     return a < b
 
 
 def le(a: Any, b: Any) -> bool:
-    _numbers("<=", a, b)
+    if type(a) is not int or type(b) is not int:
+        _numbers("<=", a, b)
     return a <= b
 
 
 def gt(a: Any, b: Any) -> bool:
-    _numbers(">", a, b)
+    if type(a) is not int or type(b) is not int:
+        _numbers(">", a, b)
     return a > b
 
 
 def ge(a: Any, b: Any) -> bool:
-    _numbers(">=", a, b)
+    if type(a) is not int or type(b) is not int:
+        _numbers(">=", a, b)
     return a >= b
 
 

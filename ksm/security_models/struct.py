@@ -49,6 +49,8 @@ __all__ = ["StructModel", "field", "index", "handle", "rights", "size"]
 
 def field(value: Any, name: str) -> Any:
     """``value.name``; a non-dictionary or a missing field runs incorrectly."""
+    if type(value) is dict and name in value:      # the validated-message fast path
+        return value[name]
     if not isinstance(value, Mapping):
         raise ModelError(f"`.{name}` needs a dictionary, got {describe(value)}")
     try:
