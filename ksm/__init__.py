@@ -6,10 +6,17 @@ events as the Kaspersky Security Module would (docs/runtime.md).
 """
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 from policy_lang import LoadOptions, Solution
 from policy_lang import load as _load
+
+
+try:
+    __version__ = metadata.version("ksm-toolkit")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 
 def load(path: str | Path, *, init: str | Path | None = None, include_dirs=(), defines=None, sdk_dirs=()) -> Solution:

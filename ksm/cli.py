@@ -74,6 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
+    prove = sub.add_parser("prove", help="prove the properties in *.props files, or show counterexamples")
+    add_solution_args(prove)
+    prove.add_argument("--props", action="append", default=[], metavar="FILE",
+                       help="property file (repeatable; default: every *.props under the solution folder)")
+    prove.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    prove.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    prove.add_argument("--timeout", type=int, default=10_000, metavar="MS", help="per Z3 query (default 10000)")
+    prove.add_argument("--depth", type=int, default=8, metavar="K", help="k-induction / BMC bound (default 8)")
+    prove.add_argument("--no-chc", action="store_true", help="skip Z3's Horn-clause engine (Spacer)")
+    prove.add_argument("--only", action="append", default=[], metavar="NAME", help="prove only these properties")
+    prove.add_argument("-v", "--verbose", action="store_true", help="show every property's text")
+    diff = sub.add_parser("diff", help="events one version of a policy grants and the other does not")
+    diff.add_argument("old", help="the old solution folder or top-level .psl")
+    diff.add_argument("new", help="the new solution folder or top-level .psl")
+    diff.add_argument("-D", dest="define", action="append", default=[], type=_define, metavar="NAME=VALUE",
+                      help="template value for both versions (repeatable)")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.add_argument("--fail-on", choices=("new-grants", "any", "never"), default="never",
+                      help="exit 1 when the new version grants something the old did not (new-grants), "
+                           "when anything differs (any); default: never")
+    diff.add_argument("--timeout", type=int, default=10_000, metavar="MS")
+    cross = sub.add_parser("crosscheck", help="differential test: the decision function against the Z3 model")
+    add_solution_args(cross)
+    cross.add_argument("--events", type=int, default=200, metavar="N", help="events per state (default 200)")
+    cross.add_argument("--seed", type=int, default=0)
+    cross.add_argument("--walk", type=int, default=2, metavar="K",
+                       help="also check in K states reached by random granted events (default 2)")
     codes = sub.add_parser("codes", help="list every diagnostic code")
     codes.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     return parser
@@ -213,6 +240,118 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _property_files(args: argparse.Namespace, sol: Solution):
+    """Load the property files; None (after printing diagnostics) when one has errors."""
+    from policy_lang.props import find_property_files, load_properties
+
+    paths = [Path(p) for p in args.props] or find_property_files(sol)
+    files = [load_properties(sol, p, dict(args.define)) for p in paths]
+    cache: dict = {}
+    bad = False
+    for f in files:
+        for d in f.diagnostics:
+            print(d.render(), file=sys.stderr)
+            ex = _excerpt(d, cache)
+            if ex:
+                print(ex, file=sys.stderr)
+        bad |= not f.ok
+    return None if bad else files
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from ksm.verify.prove import PROVED, Prover, ProveOptions, ReplayMismatch
+    from ksm.verify.report import render_json, render_sarif, render_text as render_proofs
+
+    if args.timeout < 1 or args.depth < 0:
+        print("ksm: error: --timeout must be >= 1 and --depth >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    sol = _load_ok(args)
+    if sol is None:
+        return EXIT_ERRORS
+    files = _property_files(args, sol)
+    if files is None:
+        return EXIT_ERRORS
+    props = [p for f in files for p in f.properties if not args.only or p.name in args.only]
+    flows = [p for p in props if p.kind == "never_flow"]
+    props = [p for p in props if p.kind != "never_flow"]
+    if flows:
+        print(f"ksm: {len(flows)} `never flow` propert{'y is' if len(flows) == 1 else 'ies are'} not checked by "
+              "`ksm prove` yet (channel-graph analysis): " + ", ".join(p.name for p in flows), file=sys.stderr)
+    if not props:
+        print("ksm: no properties to prove (write a .props file, see docs/properties.md)", file=sys.stderr)
+        return EXIT_ERRORS
+    prover = Prover(sol, ProveOptions(timeout_ms=args.timeout, depth=args.depth, use_chc=not args.no_chc))
+    progress = sys.stderr.isatty() and args.format == "text" and not args.output
+
+    def show(r) -> None:
+        if progress:
+            print(f"  {r.status:<8} {r.name}", file=sys.stderr)
+    try:
+        results = prover.prove_all(props, show)
+    except ReplayMismatch as exc:
+        print(f"ksm: BUG: the Z3 model and the decision function disagree on a counterexample:\n{exc}\n"
+              "Please report it with the solution and property file.", file=sys.stderr)
+        return EXIT_INTERNAL
+    from ksm import __version__
+
+    text = {"json": lambda: render_json(results), "sarif": lambda: render_sarif(results, __version__),
+            "text": lambda: render_proofs(results, args.verbose)}[args.format]()
+    if args.output:
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"ksm: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        print(text)
+    return EXIT_OK if all(r.status == PROVED for r in results) else EXIT_ERRORS
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from ksm.verify.diff import diff, render_text as render_diff
+    from ksm.verify.prove import ReplayMismatch
+
+    opts = LoadOptions(defines=dict(args.define))
+    old, new = load(args.old, opts), load(args.new, opts)
+    for label, sol in (("old", old), ("new", new)):
+        if not sol.ok:
+            print(f"ksm: the {label} version has errors:", file=sys.stderr)
+            print(render_text(sol), file=sys.stderr)
+            return EXIT_ERRORS
+    try:
+        report = diff(old, new, args.timeout)
+    except ReplayMismatch as exc:
+        print(f"ksm: BUG: the Z3 model and the decision function disagree:\n{exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    if args.format == "json":
+        print(json.dumps({"differences": [d.to_json() for d in report.differences], "unknown": report.unknown},
+                         indent=2, default=str))
+    else:
+        print(render_diff(report))
+    if args.fail_on == "new-grants" and (report.count("new-grant") or report.count("added")):
+        return EXIT_ERRORS
+    if args.fail_on == "any" and (report.differences or report.unknown):
+        return EXIT_ERRORS
+    return EXIT_OK
+
+
+def cmd_crosscheck(args: argparse.Namespace) -> int:
+    from ksm.verify.crosscheck import crosscheck
+
+    if args.events < 1 or args.walk < 0:
+        print("ksm: error: --events must be >= 1 and --walk >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    sol = _load_ok(args)
+    if sol is None:
+        return EXIT_ERRORS
+    r = crosscheck(sol, args.events, args.seed, args.walk)
+    for d in r.disagreements:
+        print("DISAGREE " + d.describe())
+    print(f"{r.events} events over {r.keys} event keys and {args.walk + 1} states: {r.agreed} agreed, "
+          f"{len(r.disagreements)} disagreed, {r.skipped} not comparable (abstracted models)")
+    return EXIT_OK if not r.disagreements else EXIT_INTERNAL
+
+
 def codes_markdown() -> str:
     """The table in docs/diagnostics.md (a test keeps the two equal)."""
     from policy_lang.diagnostics import catalogue
@@ -238,7 +377,8 @@ def cmd_codes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "test": cmd_test, "decide": cmd_decide, "bench": cmd_bench, "codes": cmd_codes}
+COMMANDS = {"check": cmd_check, "test": cmd_test, "decide": cmd_decide, "bench": cmd_bench, "codes": cmd_codes,
+            "prove": cmd_prove, "diff": cmd_diff, "crosscheck": cmd_crosscheck}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ look.  Code families (the prefix says which stage found the problem):
 * ``CMP`` components and process classes (CDL/EDL)
 * ``PSL`` policy semantics (names, selectors, message paths, objects)
 * ``SOL`` solution-level consistency (instances, channels, execute interface)
+* ``PRP`` property files (``*.props``: syntax, process references, patterns, conditions)
 """
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def define_code(code: str, severity: Severity | str, title: str, hint: str) -> s
 def catalogue() -> dict[str, CodeInfo]:
     """Every code known once all front-end modules are imported."""
     import policy_lang.loader  # noqa: F401  (imports every module that defines codes)
+    import policy_lang.props  # noqa: F401  (property files: not imported by the loader)
 
     return dict(sorted(_CATALOGUE.items()))
 

@@ -78,6 +78,8 @@ Open points (not stated by the docs; our choices)
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+import z3
 from collections.abc import Callable, Mapping
 
 from . import ModelError
@@ -247,3 +249,124 @@ class MathModel(StatelessModel):
         "neg": neg, "abs": abs_, "sum": sum_, "product": product,
         **{c: _cast_fn(c) for c in CASTS},
     }
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+# The same checks as above over Z3 integers: an operand or result outside the 64-bit
+# envelope "runs incorrectly" (OVERFLOW="error"), wraps (OVERFLOW="wrap64") or is
+# left alone ("unbounded").  Bitwise operators go through 65-bit vectors, which hold
+# every value of the envelope in two's complement, so ``&``/``|`` agree with Python's.
+from .symbolic import FALSE, TRUE, Encoded, NotEncoded, SNum, Sym, anyof  # noqa: E402
+
+_ENV_BITS = 65
+
+
+def _in(lo: int, hi: int, x: z3.ArithRef) -> z3.BoolRef:
+    return z3.And(x >= lo, x <= hi)
+
+
+def _sym_operands(*xs: Sym) -> tuple[bool, z3.BoolRef]:
+    """(all numbers?, some operand outside the envelope)."""
+    if any(x.kind != "number" for x in xs):
+        return False, TRUE
+    if _mode() != "error":
+        return True, FALSE
+    return True, anyof(z3.Not(_in(MIN_VALUE, MAX_VALUE, x.z)) for x in xs)
+
+
+def _sym_result(r: z3.ArithRef, lo: int = MIN_VALUE, hi: int = MAX_VALUE) -> Encoded:
+    mode = _mode()
+    if mode == "unbounded":
+        return SNum(r), FALSE
+    if mode == "wrap64":
+        wrapped = (r - lo) % (2 ** 64) + lo if lo < 0 and hi < 2 ** 63 else r % (2 ** 64)
+        return SNum(z3.If(_in(lo, hi, r), r, wrapped)), FALSE
+    return SNum(r), z3.Not(_in(lo, hi, r))
+
+
+def _bv(x: z3.ArithRef) -> z3.BitVecRef:
+    return z3.Int2BV(x, _ENV_BITS)
+
+
+def _sym_binary(op: str):
+    def encode(a: Sym, b: Sym) -> Encoded:
+        ok, err = _sym_operands(a, b)
+        if not ok:
+            return SNum(z3.IntVal(0)), TRUE
+        if op in ("|", "&"):
+            if _mode() == "unbounded":
+                raise NotEncoded(f"`{op}` on unbounded integers")
+            v = _bv(a.z) | _bv(b.z) if op == "|" else _bv(a.z) & _bv(b.z)
+            r = z3.BV2Int(v, is_signed=True)
+        else:
+            r = {"+": a.z + b.z, "-": a.z - b.z, "*": a.z * b.z}[op]
+        value, rerr = _sym_result(r)
+        return value, anyof([err, rerr])
+    return encode
+
+
+def _sym_not(a: Sym) -> Encoded:
+    ok, err = _sym_operands(a)
+    if not ok:
+        return SNum(z3.IntVal(0)), TRUE
+    return SNum(z3.If(a.z < 0, -a.z - 1, (2 ** 64 - 1) - a.z)), err
+
+
+def _sym_negate(a: Sym) -> Encoded:
+    ok, err = _sym_operands(a)
+    if not ok:
+        return SNum(z3.IntVal(0)), TRUE
+    value, rerr = _sym_result(-a.z)
+    return value, anyof([err, rerr])
+
+
+#: Symbolic twins of :data:`BINARY_OPERATORS` / :data:`UNARY_OPERATORS`.
+SYMBOLIC_BINARY = {op: _sym_binary(op) for op in BINARY_OPERATORS}
+SYMBOLIC_UNARY = {"-": _sym_negate, "~": _sym_not}
+
+
+def _sym_signed(method: str, a: Sym, f) -> Encoded:
+    if a.kind != "number":
+        return SNum(z3.IntVal(0)), TRUE
+    err = z3.Not(_in(SIGNED_MIN, SIGNED_MAX, a.z)) if _mode() == "error" else FALSE
+    value, rerr = _sym_result(f(a.z), SIGNED_MIN, SIGNED_MAX)
+    return value, anyof([err, rerr])
+
+
+def _sym_fold(method: str, xs: Sym, start: int, step) -> Encoded:
+    if xs.kind != "list":
+        return SNum(z3.IntVal(0)), TRUE
+    acc: Sym = SNum(z3.IntVal(start))
+    errs = []
+    for i, x in enumerate(xs.items):
+        live = i < xs.length
+        if x.kind != "number":
+            errs.append(live)
+            continue
+        nxt, err = step(acc, x)
+        errs.append(z3.And(live, err))
+        acc = SNum(z3.If(live, nxt.z, acc.z))
+    return acc, anyof(errs)
+
+
+def symbolic_expression(method: str, arg: Sym) -> Encoded:
+    """``math.neg``/``abs``/``sum``/``product`` and the casts over symbolic values."""
+    if method == "neg":
+        return _sym_signed(method, arg, lambda x: -x)
+    if method == "abs":
+        return _sym_signed(method, arg, lambda x: z3.If(x < 0, -x, x))
+    if method == "sum":
+        return _sym_fold(method, arg, 0, SYMBOLIC_BINARY["+"])
+    if method == "product":
+        return _sym_fold(method, arg, 1, SYMBOLIC_BINARY["*"])
+    if method in CASTS:
+        lo, hi, width, signed = CASTS[method]
+        if arg.kind != "number":
+            return SNum(z3.IntVal(0)), TRUE
+        inside = _in(lo, hi, arg.z)
+        if CAST_OUT_OF_RANGE == "truncate":
+            low = arg.z % (2 ** width)
+            trunc = z3.If(low > hi, low - 2 ** width, low) if signed else low
+            return SNum(z3.If(inside, arg.z, trunc)), FALSE
+        return SNum(arg.z), z3.Not(inside)
+    raise NotEncoded(f"math.{method}")

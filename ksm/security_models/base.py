@@ -68,6 +68,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from collections.abc import Callable, Mapping, Sequence
 
+import z3
+
 from . import ModelError, RuleResult
 
 #: The audit runtime-level when the solution says nothing (``audit default`` absent).
@@ -260,3 +262,25 @@ def initial_level(solution) -> int:
     if default and is_number(default[1]):
         return default[1]
     return DEFAULT_AUDIT_LEVEL
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+# Rules over symbolic arguments: ``(granted, runs incorrectly)``.  The audit level
+# (Base's state) never changes a decision, so it is not part of the symbolic state.
+from .symbolic import FALSE, TRUE, NotEncoded, Sym  # noqa: E402
+
+
+def symbolic_rule(method: str, arg: Sym):
+    if method == "grant":
+        return (TRUE, FALSE) if arg.kind == "unit" else (FALSE, TRUE)
+    if method == "deny":
+        if arg.kind == "unit":
+            return FALSE, FALSE
+        return (z3.Not(arg.z), FALSE) if arg.kind == "bool" else (FALSE, TRUE)
+    if method == "assert":
+        return (arg.z, FALSE) if arg.kind == "bool" else (FALSE, TRUE)
+    if method == "set_level":
+        if arg.kind != "number":
+            return FALSE, TRUE
+        return TRUE, z3.Not(z3.And(arg.z >= 0, arg.z <= LEVEL_MAX))
+    raise NotEncoded(f"base.{method}")

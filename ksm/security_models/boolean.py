@@ -38,6 +38,8 @@ Open points (not stated by the docs; our choices)
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+import z3
 from collections.abc import Callable, Mapping
 
 from . import ModelError
@@ -117,3 +119,52 @@ OPERATORS: dict[str, Callable[..., bool]] = {"!": not_, **BINARY_OPERATORS}
 class BoolModel(StatelessModel):
     name: ClassVar[str] = "Bool"
     _expressions: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"all": all_, "any": any_, "cond": cond}
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+from .symbolic import FALSE, TRUE, Encoded, NotEncoded, SBool, Sym, anyof, ite  # noqa: E402
+
+
+def _sym_bools(*xs: Sym) -> z3.BoolRef:
+    """Runs incorrectly unless every operand is a Boolean (kinds are static)."""
+    return FALSE if all(x.kind == "bool" for x in xs) else TRUE
+
+
+def _sym_binary(op: str):
+    fn = {"&&": z3.And, "||": z3.Or, "==>": z3.Implies}[op]
+
+    def encode(a: Sym, b: Sym) -> Encoded:
+        err = _sym_bools(a, b)
+        if z3.is_true(err):
+            return SBool(FALSE), TRUE
+        return SBool(fn(a.z, b.z)), FALSE
+    return encode
+
+
+#: Symbolic twins of :data:`BINARY_OPERATORS` / :data:`UNARY_OPERATORS`.
+SYMBOLIC_BINARY = {op: _sym_binary(op) for op in ("&&", "||", "==>")}
+SYMBOLIC_UNARY = {"!": lambda a: (SBool(z3.Not(a.z)), FALSE) if a.kind == "bool" else (SBool(FALSE), TRUE)}
+
+
+def symbolic_expression(method: str, arg: Sym) -> Encoded:
+    """``bool.all``, ``bool.any``, ``bool.cond`` over symbolic values."""
+    if method in ("all", "any"):
+        if arg.kind != "list":
+            return SBool(FALSE), TRUE
+        if any(x.kind != "bool" for x in arg.items):
+            # an element that is not a Boolean fails only if it exists
+            bad = [i < arg.length for i, x in enumerate(arg.items) if x.kind != "bool"]
+            return SBool(FALSE), anyof(bad)
+        live = [z3.Implies(i < arg.length, x.z) for i, x in enumerate(arg.items)] if method == "all" else \
+               [z3.And(i < arg.length, x.z) for i, x in enumerate(arg.items)]
+        if method == "all":
+            return SBool(z3.And(live) if live else TRUE), FALSE
+        return SBool(z3.Or(live) if live else FALSE), FALSE
+    if method == "cond":
+        if arg.kind != "record" or not {"if", "then", "else"} <= arg.fields.keys():
+            return SBool(FALSE), TRUE
+        c = arg.fields["if"]
+        if c.kind != "bool":
+            return SBool(FALSE), TRUE
+        return ite(c.z, arg.fields["then"], arg.fields["else"]), FALSE
+    raise NotEncoded(f"bool.{method}")

@@ -56,6 +56,8 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from collections.abc import Mapping, Sequence
 
+import z3
+
 from policy_lang.solution import PolicyObjectDef
 
 from . import ModelError, SidMap, RuleResult, require_sid
@@ -195,3 +197,97 @@ class FlowModel:
             if isinstance(case, str) and case == current:
                 return i
         return None
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+# State: one Z3 integer per tracked SID, the index of its FSM's state in
+# ``config.states`` or -1 when the SID has no FSM of this object.  Tracked SIDs are
+# the processes started at boot plus the next SID to be handed out; a SID outside
+# them has no FSM (nothing could have created one in the modelled runs).
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, Sym, anyof, symbolic_sid  # noqa: E402
+
+
+class FlowSymbolic:
+    """The Flow model over symbolic state (see the comment above)."""
+
+    stateful = True
+    abstract = False
+
+    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...]):
+        self.obj = obj
+        self.cfg = parse_config(obj)
+        self.sids = sids
+        if SID_LIMIT is not None:
+            raise NotEncoded("Flow with a SID limit")
+
+    # -- state as a flat tuple of terms, one per tracked SID
+    def lift(self, concrete: FlowState) -> tuple:
+        return tuple(z3.IntVal(self.cfg.states.index(concrete.current(s)) if concrete.current(s) is not None else -1)
+                     for s in self.sids)
+
+    def fresh(self, fresh: Fresh) -> tuple[tuple, z3.BoolRef]:
+        terms = tuple(fresh.int(f"{self.obj.name}[{s}]") for s in self.sids)
+        n = len(self.cfg.states)
+        return terms, z3.And([z3.And(t >= -1, t < n) for t in terms]) if terms else TRUE
+
+    def read(self, state: tuple, model: z3.ModelRef) -> dict[int, str | None]:
+        out = {}
+        for s, t in zip(self.sids, state):
+            i = model.eval(t, model_completion=True).as_long()
+            out[s] = self.cfg.states[i] if i >= 0 else None
+        return out
+
+    # -- helpers
+    def _current(self, state: tuple, sid: z3.ArithRef) -> z3.ArithRef:
+        out: z3.ArithRef = z3.IntVal(-1)
+        for s, t in zip(self.sids, state):
+            out = z3.If(sid == s, t, out)
+        return out
+
+    def _set(self, state: tuple, sid: z3.ArithRef, value: z3.ArithRef) -> tuple:
+        return tuple(z3.If(sid == s, value, t) for s, t in zip(self.sids, state))
+
+    def _index_of(self, text: z3.SeqRef) -> z3.ArithRef:
+        out: z3.ArithRef = z3.IntVal(-2)                # -2: not a state of this machine
+        for i, name in reversed(list(enumerate(self.cfg.states))):
+            out = z3.If(text == z3.StringVal(name), i, out)
+        return out
+
+    def name_of(self, idx: z3.ArithRef) -> z3.SeqRef:
+        out: z3.SeqRef = z3.StringVal("")
+        for i, name in enumerate(self.cfg.states):
+            out = z3.If(idx == i, z3.StringVal(name), out)
+        return out
+
+    # -- rules and expressions: (granted, new state, runs incorrectly)
+    def rule(self, state: tuple, method: str, arg: Sym):
+        if method not in RULES:
+            return FALSE, state, TRUE
+        sid, err = symbolic_sid(arg)
+        cur = self._current(state, sid)
+        if method == "init":
+            return cur == -1, self._set(state, sid, z3.IntVal(self.cfg.states.index(self.cfg.initial))), err
+        if method == "fini":
+            return cur != -1, self._set(state, sid, z3.IntVal(-1)), err
+        if method == "enter":
+            target = arg.fields.get("state") if arg.kind == "record" else None
+            if target is None or target.kind != "text":
+                return FALSE, state, TRUE
+            tgt = self._index_of(target.z)
+            permitted = anyof(z3.And(cur == self.cfg.states.index(a), tgt == self.cfg.states.index(b))
+                              for a, bs in self.cfg.transitions.items() for b in sorted(bs))
+            return z3.And(cur != -1, permitted), self._set(state, sid, tgt), err
+        # allow
+        wanted = arg.fields.get("states") if arg.kind == "record" else None
+        if wanted is None or wanted.kind != "list" or any(x.kind != "text" for x in wanted.items):
+            return FALSE, state, TRUE
+        name = self.name_of(cur)
+        inside = anyof(z3.And(i < wanted.length, x.z == name) for i, x in enumerate(wanted.items))
+        return z3.And(cur != -1, inside), state, err
+
+    def expression(self, state: tuple, method: str, arg: Sym):
+        if method != "query":
+            return SText(z3.StringVal("")), TRUE
+        sid, err = symbolic_sid(arg)
+        cur = self._current(state, sid)
+        return SText(self.name_of(cur)), anyof([err, cur == -1])

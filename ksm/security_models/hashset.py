@@ -67,6 +67,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from collections.abc import Hashable, Mapping, Sequence
 
+import z3
+
 from policy_lang.solution import PolicyObjectDef
 
 from . import ModelError, SidMap, RuleResult, choose_by_equality, require_sid
@@ -235,3 +237,141 @@ class HashSetModel:
 
     def choose(self, obj: PolicyObjectDef, state: HashSetState, method: str, arg: Any, cases: Sequence[Any]) -> int | None:
         return choose_by_equality(self.expression(obj, state, method, arg), cases)
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+# Per tracked SID: (bound, count, members) - whether a table of the pool is bound to
+# the SID, how many entries it holds, and the entries as a Z3 array from the entry
+# value to Bool.  Entries must be numbers or texts (the kinds the IDL can carry as a
+# scalar); other entry kinds raise NotEncoded.
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, Sym, SBool, anyof, symbolic_sid  # noqa: E402
+
+
+class HashSetSymbolic:
+    """The HashSet model over symbolic state (see the comment above)."""
+
+    stateful = True
+    abstract = False
+
+    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...]):
+        self.obj, self.cfg, self.sids = obj, parse_config(obj), sids
+        if SID_LIMIT is not None:
+            raise NotEncoded("HashSet with a SID limit")
+        self.sort = None              # entry sort, fixed by the first entry seen
+
+    def _entry_sort(self, kind: str):
+        sort = {"number": z3.IntSort(), "text": z3.StringSort()}.get(kind)
+        if sort is None:
+            raise NotEncoded(f"HashSet {self.obj.name}: {kind} entries")
+        if self.sort is None:
+            self.sort = sort
+        elif self.sort != sort:
+            raise NotEncoded(f"HashSet {self.obj.name}: entries of two kinds")
+        return sort
+
+    def _sort_from_types(self):
+        t = self.obj.types.get("Entry") if self.obj.types else None
+        name = getattr(getattr(t, "name", None), "text", "")
+        if name == "Text" or (name == "" and t is not None and type(t).__name__ == "LitType"
+                              and isinstance(t.lit.value, str)):
+            return self._entry_sort("text")
+        return self._entry_sort("number")
+
+    # -- state: (bound, count, members) per SID, flattened
+    def lift(self, concrete: HashSetState) -> tuple:
+        sort = (self.sort if self.sort is not None else self._sort_from_types())
+        out: list = []
+        for s in self.sids:
+            table = concrete.table(s)
+            members = z3.K(sort, FALSE)
+            for e in sorted(table or (), key=repr):
+                if not isinstance(e, (int, str)) or isinstance(e, bool):
+                    raise NotEncoded(f"HashSet {self.obj.name}: entry {e!r}")
+                members = z3.Store(members, z3.IntVal(e) if isinstance(e, int) else z3.StringVal(e), TRUE)
+            out += [z3.BoolVal(table is not None), z3.IntVal(len(table or ())), members]
+        return tuple(out)
+
+    def fresh(self, fresh: Fresh) -> tuple[tuple, z3.BoolRef]:
+        sort = (self.sort if self.sort is not None else self._sort_from_types())
+        out: list = []
+        wf: list = []
+        for s in self.sids:
+            b, n = fresh.bool(f"{self.obj.name}[{s}].bound"), fresh.int(f"{self.obj.name}[{s}].count")
+            m = z3.Const(f"{fresh.prefix}{self.obj.name}[{s}].members!{len(fresh.made)}", z3.ArraySort(sort, z3.BoolSort()))
+            fresh.made.append(m)
+            out += [b, n, m]
+            wf.append(z3.And(n >= 0, n <= self.cfg.set_size))
+        used = z3.Sum([z3.If(out[3 * i], 1, 0) for i in range(len(self.sids))]) if self.sids else z3.IntVal(0)
+        wf.append(used <= self.cfg.pool_size)
+        return tuple(out), z3.And(wf)
+
+    def read(self, state: tuple, model: z3.ModelRef) -> dict[int, str | None]:
+        out = {}
+        for i, s in enumerate(self.sids):
+            bound = z3.is_true(model.eval(state[3 * i], model_completion=True))
+            n = model.eval(state[3 * i + 1], model_completion=True).as_long()
+            out[s] = f"{n} entries" if bound else None
+        return out
+
+    # -- helpers
+    def _slot(self, state: tuple, sid: z3.ArithRef):
+        bound: z3.BoolRef = FALSE
+        count: z3.ArithRef = z3.IntVal(0)
+        members = None
+        for i, s in enumerate(self.sids):
+            b, n, m = state[3 * i: 3 * i + 3]
+            bound, count = z3.If(sid == s, b, bound), z3.If(sid == s, n, count)
+            members = m if members is None else z3.If(sid == s, m, members)
+        return bound, count, members
+
+    def _write(self, state: tuple, sid: z3.ArithRef, bound, count, members) -> tuple:
+        out = list(state)
+        for i, s in enumerate(self.sids):
+            hit = sid == s
+            out[3 * i] = z3.If(hit, bound, state[3 * i])
+            out[3 * i + 1] = z3.If(hit, count, state[3 * i + 1])
+            out[3 * i + 2] = z3.If(hit, members, state[3 * i + 2])
+        return tuple(out)
+
+    def _entry(self, arg: Sym):
+        e = arg.fields.get("entry") if arg.kind == "record" else None
+        if e is None or e.kind not in ("number", "text"):
+            return None
+        self._entry_sort(e.kind)
+        return e.z
+
+    # -- rules and expressions
+    def rule(self, state: tuple, method: str, arg: Sym):
+        if method not in RULES or not self.sids:
+            return FALSE, state, TRUE if method not in RULES else FALSE
+        sid, err = symbolic_sid(arg)
+        bound, count, members = self._slot(state, sid)
+        if method == "init":
+            used = z3.Sum([z3.If(state[3 * i], 1, 0) for i in range(len(self.sids))])
+            empty = z3.K((self.sort if self.sort is not None else self._sort_from_types()), FALSE)
+            return (z3.And(z3.Not(bound), used < self.cfg.pool_size),
+                    self._write(state, sid, TRUE, z3.IntVal(0), empty), err)
+        if method == "fini":
+            return bound, self._write(state, sid, FALSE, z3.IntVal(0), members), err
+        entry = self._entry(arg)
+        if entry is None:
+            return FALSE, state, TRUE
+        held = z3.Select(members, entry)
+        full = count >= self.cfg.set_size
+        if method == "add":
+            present_ok = TRUE if ADD_PRESENT_WHEN_FULL_GRANTED else z3.Not(full)
+            granted = z3.And(bound, z3.If(held, present_ok, z3.Not(full)))
+            new = self._write(state, sid, bound, z3.If(held, count, count + 1), z3.Store(members, entry, TRUE))
+            return granted, new, err
+        new = self._write(state, sid, bound, z3.If(held, count - 1, count), z3.Store(members, entry, FALSE))
+        return bound, new, err
+
+    def expression(self, state: tuple, method: str, arg: Sym):
+        if method not in EXPRESSIONS or not self.sids:
+            return SBool(FALSE), TRUE
+        sid, err = symbolic_sid(arg)
+        bound, _count, members = self._slot(state, sid)
+        entry = self._entry(arg)
+        if entry is None:
+            return SBool(FALSE), TRUE
+        return SBool(z3.Select(members, entry)), anyof([err, z3.Not(bound)])

@@ -40,6 +40,8 @@ Open points (not stated by the docs; our choices)
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+import z3
 from collections.abc import Callable, Mapping
 
 from . import ModelError
@@ -129,3 +131,51 @@ UNARY_OPERATORS: dict[str, Callable[[Any], Any]] = {}
 class PredModel(StatelessModel):
     name: ClassVar[str] = "Pred"
     _expressions: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"empty": empty}
+
+
+# ---- symbolic (Z3) encoding: the same rules over symbolic values ------------------------
+from .symbolic import FALSE, TRUE, Encoded, NotEncoded, SBool, Sym  # noqa: E402
+
+_SYM_SCALARS = frozenset({"unit", "bool", "number", "text"})
+
+
+def _sym_equal(op: str, a: Sym, b: Sym) -> Encoded:
+    if a.kind not in _SYM_SCALARS or b.kind not in _SYM_SCALARS:
+        return SBool(FALSE), TRUE                      # compares scalars only: runs incorrectly
+    if a.kind != b.kind:
+        if EQ_MIXED_KINDS == "error":
+            return SBool(FALSE), TRUE
+        return SBool(z3.BoolVal(op == "!=")), FALSE
+    eq = TRUE if a.kind == "unit" else (a.z == b.z)
+    return SBool(eq if op == "==" else z3.Not(eq)), FALSE
+
+
+def _sym_order(op: str, a: Sym, b: Sym) -> Encoded:
+    if a.kind != "number" or b.kind != "number":
+        return SBool(FALSE), TRUE
+    fn = {"<": lambda x, y: x < y, "<=": lambda x, y: x <= y,
+          ">": lambda x, y: x > y, ">=": lambda x, y: x >= y}[op]
+    return SBool(fn(a.z, b.z)), FALSE
+
+
+#: Symbolic twins of :data:`OPERATORS`: ``(a, b) -> (value, runs incorrectly)``.
+SYMBOLIC_OPERATORS = {
+    "==": lambda a, b: _sym_equal("==", a, b), "!=": lambda a, b: _sym_equal("!=", a, b),
+    **{op: (lambda o: lambda a, b: _sym_order(o, a, b))(op) for op in ("<", "<=", ">", ">=")},
+}
+
+
+def symbolic_expression(method: str, arg: Sym) -> Encoded:
+    """``pred.empty`` over a symbolic value."""
+    if method != "empty":
+        raise NotEncoded(f"pred.{method}")
+    if arg.kind == "unit":
+        return SBool(TRUE), FALSE
+    if arg.kind == "text":
+        return SBool(z3.Length(arg.z) == 0), FALSE
+    if arg.kind == "list":
+        return SBool(arg.length == 0), FALSE
+    if arg.kind == "record":
+        return SBool(z3.BoolVal(not arg.fields)), FALSE
+    return SBool(FALSE), TRUE
+

@@ -39,6 +39,8 @@ Open points (not stated by the docs; our choices)
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+import z3
 from collections.abc import Callable, Mapping
 
 from . import ModelError
@@ -90,3 +92,45 @@ def size(x: Any) -> int:
 class StructModel(StatelessModel):
     name: ClassVar[str] = "Struct"
     _expressions: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"size": size}
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+from .symbolic import FALSE, TRUE, Encoded, NotEncoded, SNum, SUnit, Sym, ite  # noqa: E402
+
+
+def symbolic_field(value: Sym, name: str) -> Encoded:
+    """``value.name``: a missing field (or a union member not carried) runs incorrectly."""
+    if value.kind != "record" or name not in value.fields:
+        return SUnit(), TRUE
+    present = value.present[name] if value.present is not None else TRUE
+    return value.fields[name], z3.Not(present) if not z3.is_true(present) else FALSE
+
+
+def symbolic_index(value: Sym, i: Sym) -> Encoded:
+    """``value.[i]``: an If-chain over the bounded items; out of range runs incorrectly."""
+    if value.kind != "list" or i.kind != "number":
+        return SUnit(), TRUE
+    err = z3.Not(z3.And(i.z >= 0, i.z < value.length))
+    if not value.items:
+        return SUnit(), TRUE
+    if z3.is_int_value(z3.simplify(i.z)):
+        k = z3.simplify(i.z).as_long()
+        if not 0 <= k < len(value.items):
+            return value.items[0], TRUE
+        return value.items[k], z3.simplify(err) if not z3.is_false(z3.simplify(err)) else FALSE
+    out = value.items[-1]
+    for k in range(len(value.items) - 2, -1, -1):
+        out = ite(i.z == k, value.items[k], out)
+    return out, err
+
+
+def symbolic_expression(method: str, arg: Sym) -> Encoded:
+    """``size``: list length or text length; anything else runs incorrectly."""
+    if method != "size":
+        raise NotEncoded(f"struct.{method}")
+    if arg.kind == "list":
+        return SNum(arg.length), FALSE
+    if arg.kind == "text":
+        return SNum(z3.Length(arg.z)), FALSE
+    return SNum(z3.IntVal(0)), TRUE
+

@@ -1,0 +1,139 @@
+"""Which symbolic encoding stands for each policy object.
+
+The encodings themselves live in the model modules (``ksm/security_models/*``),
+beside the concrete semantics they mirror; this table only picks one per object.
+Stateless models are adapted to the common shape (their state is the empty tuple).
+
+Models without an exact encoding (StaticMap, Mic) are **abstracted**: their rules
+grant or deny nondeterministically and their expressions return any value of the
+declared kind.  That over-approximates what the policy can grant and which states
+are reachable, so a proof that goes through remains a proof; a counterexample that
+relies on the abstraction is replayed through the decision function, and if the
+replay disagrees the property is UNKNOWN, never REFUTED.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import z3
+
+from policy_lang.solution import PolicyObjectDef
+
+from ..security_models import arith, base, boolean, pred, regex, struct
+from ..security_models.flow import FlowSymbolic
+from ..security_models.hashset import HashSetSymbolic
+from ..security_models.symbolic import FALSE, TRUE, Fresh, NotEncoded, SBool, SNum, SText, Sym
+
+_EXPRESSIONS = {
+    "Pred": pred.symbolic_expression, "Bool": boolean.symbolic_expression,
+    "Math": arith.symbolic_expression, "Struct": struct.symbolic_expression,
+}
+
+
+class _NoState:
+    """Encodings that keep no symbolic state (their state is the empty tuple)."""
+
+    def lift(self, concrete: Any) -> tuple:
+        return ()
+
+    def fresh(self, fresh: Fresh) -> tuple[tuple, z3.BoolRef]:
+        return (), TRUE
+
+    def read(self, state: tuple, model: z3.ModelRef) -> dict:
+        return {}
+
+
+class Stateless(_NoState):
+    """A stateless model: rules and expressions over symbolic arguments."""
+
+    stateful = False
+    abstract = False
+
+    def __init__(self, obj: PolicyObjectDef):
+        self.obj = obj
+        self.model = obj.model
+
+    def rule(self, state: tuple, method: str, arg: Sym):
+        if self.model == "Base":
+            granted, err = base.symbolic_rule(method, arg)
+            return granted, state, err
+        return FALSE, state, TRUE              # the other stateless models have no rules
+
+    def expression(self, state: tuple, method: str, arg: Sym):
+        if self.model == "Regex":
+            return _regex_expression(method, arg)
+        fn = _EXPRESSIONS.get(self.model)
+        if fn is None:
+            return SBool(FALSE), TRUE
+        return fn(method, arg)
+
+    def choose(self, state: tuple, method: str, arg: Sym, cases: list):
+        """Per-case selection conditions for ``re.select``; None: compare by value."""
+        if self.model != "Regex" or method != "select":
+            return None
+        text = arg.fields.get("text") if arg.kind == "record" else None
+        if text is None or text.kind != "text" or any(c is not None and not isinstance(c, str) for c in cases):
+            return [FALSE for _ in cases], TRUE
+        return [FALSE if c is None else regex.z3_match(text.z, c) for c in cases], FALSE
+
+
+def _regex_expression(method: str, arg: Sym):
+    if arg.kind != "record":
+        return SBool(FALSE), TRUE
+    text = arg.fields.get("text")
+    if text is None or text.kind != "text":
+        return SBool(FALSE), TRUE
+    if method == "select":
+        return text, FALSE
+    if method != "match":
+        return SBool(FALSE), TRUE
+    pattern = arg.fields.get("pattern")
+    if pattern is None or pattern.kind != "text":
+        return SBool(FALSE), TRUE
+    literal = z3.simplify(pattern.z)
+    if not z3.is_string_value(literal):
+        raise NotEncoded("re.match with a pattern computed from the message")
+    try:
+        return SBool(regex.z3_match(text.z, literal.as_string())), FALSE
+    except regex.ModelError:
+        return SBool(FALSE), TRUE              # a pattern the dialect refuses runs incorrectly
+
+
+class Abstracted(_NoState):
+    """A stateful model without an exact encoding: any verdict, any value (see above)."""
+
+    stateful = True
+    abstract = True
+
+    def __init__(self, obj: PolicyObjectDef, fresh: Fresh):
+        self.obj, self.fresh_names = obj, fresh
+
+    def rule(self, state: tuple, method: str, arg: Sym):
+        return self.fresh_names.bool(f"{self.obj.name}.{method}"), state, FALSE
+
+    def expression(self, state: tuple, method: str, arg: Sym):
+        kind = _RETURNS.get((self.obj.model, method))
+        if kind == "bool":
+            return SBool(self.fresh_names.bool(f"{self.obj.name}.{method}")), FALSE
+        if kind == "text":
+            return SText(self.fresh_names.text(f"{self.obj.name}.{method}")), FALSE
+        if kind == "number":
+            return SNum(self.fresh_names.int(f"{self.obj.name}.{method}")), FALSE
+        raise NotEncoded(f"{self.obj.model} expression {method}")
+
+    def choose(self, state, method, arg, cases):
+        return None
+
+
+_RETURNS = {("Mic", "query_level"): "number"}
+
+
+def symbolic_model(obj: PolicyObjectDef, sids: tuple[int, ...], fresh: Fresh):
+    """The symbolic encoding standing for ``obj`` (exact where one exists)."""
+    if obj.model == "Flow":
+        return FlowSymbolic(obj, sids)
+    if obj.model == "HashSet":
+        return HashSetSymbolic(obj, sids)
+    if obj.model in ("StaticMap", "Mic"):
+        return Abstracted(obj, fresh)
+    return Stateless(obj)

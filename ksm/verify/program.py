@@ -1,0 +1,344 @@
+"""``granted(event, state)`` in Z3: the decision function's program, encoded symbolically.
+
+This mirrors :mod:`ksm.engine` statement for statement, so the two can be checked
+against each other (``ksm crosscheck``): the bindings and nested ``match`` sections
+that select an event key contribute their calls in textual order; a ``choice`` runs
+the first arm whose case matches (``_`` otherwise); the event is granted when at
+least one rule ran and every rule granted, none running incorrectly.  Rules see the
+state left by the rules before them in the same event.
+
+Instead of branching, every statement carries a *path condition* (the Z3 formula
+under which the concrete engine would reach it): a rule's verdict counts only under
+its path condition, and its state change is applied as ``If(path and granted, new,
+old)``.  Arms of one ``choice`` have exclusive path conditions, so walking them one
+after another on the same running state is exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from policy_lang import model_library as ml
+from policy_lang.solution import CallDef, ChoiceDef, MatchDef
+from policy_lang.syntax import ast
+
+from ..engine import _selects
+from ..security_models import arith, boolean, pred, struct
+from ..security_models.symbolic import (
+    FALSE, TRUE, Fresh, NotEncoded, SList, SNum, SRecord, SUnit, Sym, allof, anyof, lift, same,
+)
+from .models import symbolic_model
+from .universe import EventKey, Universe
+
+_BINARY = {**pred.SYMBOLIC_OPERATORS, **boolean.SYMBOLIC_BINARY, **arith.SYMBOLIC_BINARY}
+_UNARY = {**boolean.SYMBOLIC_UNARY, **arith.SYMBOLIC_UNARY}
+_SHORT_CIRCUIT_STOP = {"&&": False, "||": True, "==>": False}
+
+State = dict   # object name -> tuple of Z3 terms (empty for stateless objects)
+
+
+@dataclass
+class Outcome:
+    """What one event does: granted under which condition, and the state it leaves."""
+
+    granted: z3.BoolRef
+    post: State
+    spans: list = field(default_factory=list)      # spans of the calls that can run
+    abstract: bool = False                          # an abstracted model took part
+
+
+@dataclass
+class Env:
+    """What expressions see: the message, the SIDs, the running state."""
+
+    message: Sym
+    src_sid: z3.ArithRef | None
+    dst_sid: z3.ArithRef | None
+    state: State
+    sids: dict                                  # task -> SID, for SidOf
+
+
+class Encoder:
+    """Encodes events of one solution; one per proof (it owns the fresh names)."""
+
+    def __init__(self, universe: Universe, fresh: Fresh):
+        self.universe = universe
+        self.solution = universe.solution
+        self.fresh = fresh
+        self.impls = {name: symbolic_model(obj, universe.sids, fresh) for name, obj in self.solution.objects.items()}
+        self.task_sids = {p.task: p.sid for p in universe.procs if p.task}
+        self.deny_unmatched = universe.options.choice_without_match == "deny"
+
+    # ------------------------------------------------------------------ state
+    @property
+    def stateful(self) -> list[str]:
+        return [n for n, i in self.impls.items() if i.stateful and not i.abstract]
+
+    def initial_state(self) -> State:
+        return {n: i.lift(self.universe.initial_states.get(n)) for n, i in self.impls.items()}
+
+    def any_state(self, fresh: Fresh) -> tuple[State, z3.BoolRef]:
+        """Unconstrained state (every value the encoding allows) and its well-formedness."""
+        state, wf = {}, []
+        for n, i in self.impls.items():
+            state[n], c = i.fresh(fresh)
+            wf.append(c)
+        return state, allof(wf)
+
+    def bindings_for(self, key: EventKey) -> list:
+        return [b for b in self.solution.bindings if b.event == key.kind and _selects(b.selectors, key.engine_key)]
+
+    def touches_state(self, key: EventKey) -> bool:
+        """Whether the key's program reads or writes an exactly encoded stateful object."""
+        names = set(self.stateful)
+        return any(_objects_in(b.body) & names for b in self.bindings_for(key))
+
+    def writes_state(self, key: EventKey) -> bool:
+        names = set(self.stateful)
+        return any(_rule_objects(b.body) & names for b in self.bindings_for(key))
+
+    # ------------------------------------------------------------------ events
+    def encode(self, key: EventKey, message: Sym, src_sid, dst_sid, state: State) -> Outcome:
+        walk = _Walk(self, Env(message, src_sid, dst_sid, dict(state), self.task_sids))
+        for b in self.bindings_for(key):
+            walk.spans.append(b.span)
+            walk.body(b.body, TRUE, key)
+        granted = z3.And(anyof(walk.ran), z3.Not(anyof(walk.denied)))
+        return Outcome(granted, walk.env.state, walk.spans, walk.abstract)
+
+    def condition(self, e: Any, message: Sym | None, src_sid, dst_sid, state: State) -> tuple[z3.BoolRef, z3.BoolRef]:
+        """A property's condition: (value, runs incorrectly); it must be a Boolean."""
+        walk = _Walk(self, Env(message if message is not None else SRecord({}), src_sid, dst_sid, dict(state),
+                               self.task_sids))
+        v, err = walk.expr(e)
+        if v.kind != "bool":
+            return FALSE, TRUE
+        return v.z, err
+
+
+class _Walk:
+    def __init__(self, enc: Encoder, env: Env):
+        self.enc, self.env = enc, env
+        self.ran: list = []
+        self.denied: list = []
+        self.spans: list = []
+        self.abstract = False
+
+    # ------------------------------------------------------------ statements
+    def body(self, stmts, pc: z3.BoolRef, key: EventKey) -> None:
+        for st in stmts:
+            if isinstance(st, MatchDef):
+                if st.satisfiable and _selects(st.selectors, key.engine_key):
+                    self.body(st.body, pc, key)
+            elif isinstance(st, ChoiceDef):
+                self.choice(st, pc, key)
+            elif isinstance(st, CallDef):
+                self.call(st, pc)
+
+    def call(self, c: CallDef, pc: z3.BoolRef) -> None:
+        self.spans.append(c.span)
+        if c.kind != "rule":
+            _, err = self.expr(c.node)
+            self.denied.append(z3.And(pc, err))
+            return
+        impl = self.enc.impls[c.object]
+        self.abstract |= getattr(impl, "abstract", False)
+        arg, e1 = self.expr(c.arg)
+        old = self.env.state[c.object]
+        granted, new, e2 = impl.rule(old, c.method, arg)
+        err = anyof([e1, e2])
+        self.ran.append(pc)
+        self.denied.append(z3.And(pc, z3.Or(err, z3.Not(granted))))
+        if impl.stateful and new is not old:
+            ok = z3.And(pc, z3.Not(err), granted)
+            self.env.state[c.object] = tuple(z3.If(ok, n, o) for n, o in zip(new, old))
+
+    def choice(self, ch: ChoiceDef, pc: z3.BoolRef, key: EventKey) -> None:
+        cases = [a.case.value if a.case is not None else None for a in ch.arms]
+        conds, err = self.selector(ch.expr, cases)
+        self.denied.append(z3.And(pc, err))
+        live = z3.And(pc, z3.Not(err))
+        earlier: list = []
+        for arm, cond in zip(ch.arms, conds):
+            if arm.case is None:
+                continue
+            here = z3.And(live, cond, z3.Not(anyof(earlier)))
+            earlier.append(cond)
+            self.body(arm.body, here, key)
+        none = z3.And(live, z3.Not(anyof(earlier)))
+        default = next((a for a in ch.arms if a.case is None), None)
+        if default is not None:
+            self.body(default.body, none, key)
+        elif self.enc.deny_unmatched:
+            self.ran.append(none)
+            self.denied.append(none)
+
+    def selector(self, e, cases: list) -> tuple[list, z3.BoolRef]:
+        if isinstance(e, ast.Call):
+            target = self.target(e)
+            if target is not None:
+                name, impl = target
+                chooser = getattr(impl, "choose", None)
+                if chooser is not None:
+                    arg, e1 = self.expr(e.arg)
+                    chosen = chooser(self.env.state[name], e.method.text, arg, cases)
+                    if chosen is not None:
+                        conds, e2 = chosen
+                        return conds, anyof([e1, e2])
+        value, err = self.expr(e)
+        return [FALSE if c is None else same(value, lift(c)) for c in cases], err
+
+    # ------------------------------------------------------------ expressions
+    def target(self, c: ast.Call):
+        name = c.object.text if c.object is not None else ml.UNPREFIXED.get(c.method.text)
+        impl = self.enc.impls.get(name) if name else None
+        return (name, impl) if impl is not None else None
+
+    def expr(self, e) -> tuple[Sym, z3.BoolRef]:
+        kind = type(e).__name__
+        fn = getattr(self, "_" + kind, None)
+        if fn is None:
+            raise NotEncoded(f"expression {kind}")
+        return fn(e)
+
+    def _Lit(self, e):
+        return lift(e.value), FALSE
+
+    def _ListExpr(self, e):
+        items, errs = [], []
+        for i in e.items:
+            v, err = self.expr(i)
+            items.append(v)
+            errs.append(err)
+        return SList(tuple(items), z3.IntVal(len(items))), anyof(errs)
+
+    def _RecordExpr(self, e):
+        fields, errs = {}, []
+        for f in e.fields:
+            k = f.key.text if isinstance(f.key, ast.Name) else f.key.value
+            fields[k], err = self.expr(f.value)
+            errs.append(err)
+        return SRecord(fields), anyof(errs)
+
+    def _Ref(self, e):
+        head = e.path[0]
+        if len(e.path) == 1 and head in ("src_sid", "dst_sid"):
+            sid = self.env.src_sid if head == "src_sid" else self.env.dst_sid
+            return (SNum(sid), FALSE) if sid is not None else (SUnit(), TRUE)
+        if head != "message":
+            return SUnit(), TRUE
+        v, errs = self.env.message, []
+        for seg in e.path[1:]:
+            v, err = struct.symbolic_field(v, seg)
+            errs.append(err)
+        return v, anyof(errs)
+
+    def _FieldAccess(self, e):
+        base, e1 = self.expr(e.base)
+        v, e2 = struct.symbolic_field(base, e.name)
+        return v, anyof([e1, e2])
+
+    def _IndexExpr(self, e):
+        base, e1 = self.expr(e.base)
+        i, e2 = self.expr(e.index)
+        v, e3 = struct.symbolic_index(base, i)
+        return v, anyof([e1, e2, e3])
+
+    def _BinOp(self, e):
+        op = _BINARY.get(e.op)
+        left, e1 = self.expr(e.left)
+        right, e2 = self.expr(e.right)
+        if op is None:
+            return SUnit(), TRUE
+        v, e3 = op(left, right)
+        if boolean.SHORT_CIRCUIT and e.op in _SHORT_CIRCUIT_STOP and left.kind == "bool":
+            stop = z3.BoolVal(_SHORT_CIRCUIT_STOP[e.op])
+            decided = left.z == stop
+            result = z3.BoolVal(e.op != "&&")
+            return type(v)(z3.If(decided, result, v.z)), anyof([e1, z3.And(z3.Not(decided), anyof([e2, e3]))])
+        return v, anyof([e1, e2, e3])
+
+    def _UnOp(self, e):
+        op = _UNARY.get(e.op)
+        v, e1 = self.expr(e.operand)
+        if op is None:
+            return SUnit(), TRUE
+        r, e2 = op(v)
+        return r, anyof([e1, e2])
+
+    def _Call(self, e):
+        target = self.target(e)
+        arg, e1 = self.expr(e.arg)
+        if target is None:
+            return SUnit(), TRUE
+        name, impl = target
+        self.abstract |= getattr(impl, "abstract", False)
+        v, e2 = impl.expression(self.env.state[name], e.method.text, arg)
+        return v, anyof([e1, e2])
+
+    def _SidOf(self, e):
+        sid = self.env.sids.get(e.task)
+        return (SNum(z3.IntVal(sid)), FALSE) if sid is not None else (SUnit(), TRUE)
+
+
+def _calls(stmts):
+    for st in stmts:
+        if isinstance(st, CallDef):
+            yield st
+        elif isinstance(st, MatchDef):
+            yield from _calls(st.body)
+        elif isinstance(st, ChoiceDef):
+            yield st
+            for arm in st.arms:
+                yield from _calls(arm.body)
+
+
+def _objects_in(stmts) -> set[str]:
+    """Objects named by any call (rule or expression) in the statements."""
+    out: set[str] = set()
+    for st in _calls(stmts):
+        if isinstance(st, CallDef):
+            out.add(st.object)
+            out |= _expr_objects(st.arg)
+        else:
+            out |= _expr_objects(st.expr)
+    return out
+
+
+def _rule_objects(stmts) -> set[str]:
+    return {st.object for st in _calls(stmts) if isinstance(st, CallDef) and st.kind == "rule"}
+
+
+def _expr_objects(e) -> set[str]:
+    out: set[str] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Call):
+            name = x.object.text if x.object is not None else ml.UNPREFIXED.get(x.method.text)
+            if name:
+                out.add(name)
+            stack.append(x.arg)
+        elif isinstance(x, (ast.BinOp,)):
+            stack += [x.left, x.right]
+        elif isinstance(x, ast.UnOp):
+            stack.append(x.operand)
+        elif isinstance(x, ast.ListExpr):
+            stack += list(x.items)
+        elif isinstance(x, ast.RecordExpr):
+            stack += [f.value for f in x.fields]
+        elif isinstance(x, ast.FieldAccess):
+            stack.append(x.base)
+        elif isinstance(x, ast.IndexExpr):
+            stack += [x.base, x.index]
+    return out
+
+
+def expression_objects(e) -> set[str]:
+    """Policy objects an expression (e.g. a property's condition) reads."""
+    return _expr_objects(e)
+
+
+
