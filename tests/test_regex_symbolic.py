@@ -162,6 +162,7 @@ def test_word_boundaries_are_not_encoded(pattern):
 
 
 def test_large_repetition_of_an_anchored_part_is_not_encoded():
+    assert z3_accepts("abbb", "(^a|b){4}") is concrete("abbb", "(^a|b){4}") is True
     with pytest.raises(NotEncoded):
         z3_regex("(^a|b){5}")
     with pytest.raises(NotEncoded):                     # cached refusals are raised again
@@ -243,7 +244,7 @@ def test_class_escapes_are_the_runtime_ascii_sets(escape):
 # ------------------------------------------------------------------- witnesses replayed
 
 @pytest.mark.parametrize("full", [True, False], ids=["full", "search"])
-@pytest.mark.parametrize("pattern, accepted, rejected", [row for row in FULL_TABLE],
+@pytest.mark.parametrize("pattern, accepted, rejected", FULL_TABLE,
                          ids=[repr(row[0]) for row in FULL_TABLE])
 def test_z3_witnesses_replay_through_the_concrete_model(monkeypatch, full, pattern, accepted, rejected):
     monkeypatch.setattr(regex, "FULL_MATCH", full)
@@ -290,13 +291,15 @@ def test_z3_witnesses_of_a_given_shape_replay(full, pattern, want, length, char)
 
 
 # Random patterns over {a, b}: nesting anchors, groups, alternation and quantifiers in
-# ways no table lists, then compared with the runtime on every text up to length 4.
+# ways no table lists, then compared with the runtime on every text over {a, b, "\n"}
+# up to length 2 and a few longer ones.
 _ATOMS = st.sampled_from(["a", "b", ".", "[ab]", "[^a]", "\\s", "^", "$"])
 _QUANT = st.sampled_from(["", "", "*", "+", "?", "{2}", "{0,2}", "{1,}", "*?"])
 
 
 def _quantified(base):
-    return st.tuples(base, _QUANT).map(lambda bq: bq[0] + bq[1] if bq[0] not in "^$" else bq[0])
+    """``base`` with a random quantifier (none on a bare anchor: ``^*`` does not compile)."""
+    return st.tuples(base, _QUANT).map(lambda bq: bq[0] if bq[0] in ("^", "$") else bq[0] + bq[1])
 
 
 _PATTERN = st.recursive(
@@ -310,6 +313,16 @@ _PATTERN = st.recursive(
 )
 _ALL_SHORT_TEXTS = [""] + [a for a in "ab\n"] + [a + b for a in "ab\n" for b in "ab\n"] + \
     [a + b + c for a in "ab" for b in "ab\n" for c in "ab"] + ["abab", "a\nb\n", "bbbb"]
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["full", "search"])
+@pytest.mark.parametrize("pattern", ["(^a|b)*", "(a|b$)+", "(^|a)*b", "(a$|^b){0,2}", "(^a|b)*(a$|b)*",
+                                     "(^a|b){2,}", "($|a)*", "(^)*a", "(b|$)*\n?", "(^|$)+"])
+def test_anchors_inside_repetitions_agree_on_all_short_texts(full, pattern, monkeypatch):
+    monkeypatch.setattr(regex, "FULL_MATCH", full)
+    r = z3_regex(pattern)
+    for text in _ALL_SHORT_TEXTS:
+        assert z3.is_true(z3.simplify(z3.InRe(z3_text_value(text), r))) == concrete(text, pattern), text
 
 
 @FEW

@@ -204,7 +204,7 @@ class FlowModel:
 # ``config.states`` or -1 when the SID has no FSM of this object.  Tracked SIDs are
 # the processes started at boot plus the next SID to be handed out; a SID outside
 # them has no FSM (nothing could have created one in the modelled runs).
-from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, Sym, anyof, symbolic_sid  # noqa: E402
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, Sym, anyof, symbolic_sid, z3_text_value  # noqa: E402
 
 
 class FlowSymbolic:
@@ -217,6 +217,7 @@ class FlowSymbolic:
         self.obj = obj
         self.cfg = parse_config(obj)
         self.sids = sids
+        self.escapes: list = []       # conditions under which a call reaches an untracked SID
         if SID_LIMIT is not None:
             raise NotEncoded("Flow with a SID limit")
 
@@ -239,6 +240,7 @@ class FlowSymbolic:
 
     # -- helpers
     def _current(self, state: tuple, sid: z3.ArithRef) -> z3.ArithRef:
+        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.sids]))
         out: z3.ArithRef = z3.IntVal(-1)
         for s, t in zip(self.sids, state):
             out = z3.If(sid == s, t, out)
@@ -250,13 +252,13 @@ class FlowSymbolic:
     def _index_of(self, text: z3.SeqRef) -> z3.ArithRef:
         out: z3.ArithRef = z3.IntVal(-2)                # -2: not a state of this machine
         for i, name in reversed(list(enumerate(self.cfg.states))):
-            out = z3.If(text == z3.StringVal(name), i, out)
+            out = z3.If(text == z3_text_value(name), i, out)
         return out
 
     def name_of(self, idx: z3.ArithRef) -> z3.SeqRef:
         out: z3.SeqRef = z3.StringVal("")
         for i, name in enumerate(self.cfg.states):
-            out = z3.If(idx == i, z3.StringVal(name), out)
+            out = z3.If(idx == i, z3_text_value(name), out)
         return out
 
     # -- rules and expressions: (granted, new state, runs incorrectly)

@@ -244,7 +244,7 @@ class HashSetModel:
 # the SID, how many entries it holds, and the entries as a Z3 array from the entry
 # value to Bool.  Entries must be numbers or texts (the kinds the IDL can carry as a
 # scalar); other entry kinds raise NotEncoded.
-from .symbolic import FALSE, TRUE, Fresh, NotEncoded, Sym, SBool, anyof, symbolic_sid  # noqa: E402
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, Sym, SBool, anyof, symbolic_sid, z3_text_value  # noqa: E402
 
 
 class HashSetSymbolic:
@@ -258,6 +258,7 @@ class HashSetSymbolic:
         if SID_LIMIT is not None:
             raise NotEncoded("HashSet with a SID limit")
         self.sort = None              # entry sort, fixed by the first entry seen
+        self.escapes: list = []       # conditions under which a call reaches an untracked SID
 
     def _entry_sort(self, kind: str):
         sort = {"number": z3.IntSort(), "text": z3.StringSort()}.get(kind)
@@ -287,7 +288,7 @@ class HashSetSymbolic:
             for e in sorted(table or (), key=repr):
                 if not isinstance(e, (int, str)) or isinstance(e, bool):
                     raise NotEncoded(f"HashSet {self.obj.name}: entry {e!r}")
-                members = z3.Store(members, z3.IntVal(e) if isinstance(e, int) else z3.StringVal(e), TRUE)
+                members = z3.Store(members, z3.IntVal(e) if isinstance(e, int) else z3_text_value(e), TRUE)
             out += [z3.BoolVal(table is not None), z3.IntVal(len(table or ())), members]
         return tuple(out)
 
@@ -315,6 +316,7 @@ class HashSetSymbolic:
 
     # -- helpers
     def _slot(self, state: tuple, sid: z3.ArithRef):
+        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.sids]))
         bound: z3.BoolRef = FALSE
         count: z3.ArithRef = z3.IntVal(0)
         members = None

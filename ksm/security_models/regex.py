@@ -99,7 +99,6 @@ look-around, conditionals, atomic groups, possessive quantifiers and the
 """
 from __future__ import annotations
 
-import ctypes
 import functools
 import re
 from dataclasses import dataclass
@@ -117,7 +116,7 @@ except ImportError:                     # Python 3.10
 
 from . import ModelError
 from .base import StatelessModel, describe
-from .symbolic import NotEncoded
+from .symbolic import NotEncoded, text_from_z3, z3_max_char, z3_text_value  # noqa: F401 (re-exported)
 from policy_lang.regex_dialect import PatternError, translate
 from policy_lang.regex_dialect import pattern_problem as dialect_problem
 
@@ -230,7 +229,6 @@ class RegexModel(StatelessModel):
 # start/end at the text ends and wraps the others with ``.*`` for search semantics.
 
 #: Highest code point of each Z3 string ``encoding`` parameter value.
-_Z3_MAX_CHAR = {"unicode": 0x2FFFF, "bmp": 0xFFFF, "ascii": 0xFF}
 #: Largest repetition bound unrolled when the repeated part contains an anchor
 #: (each copy multiplies the anchoring cases; plain repetitions use ``z3.Loop``).
 _ANCHORED_REPEAT_LIMIT = 4
@@ -263,44 +261,6 @@ del _name, _why
 
 _Anchoring = tuple[bool, bool]          # (contains ``^``, contains ``$``)
 _FREE: _Anchoring = (False, False)
-
-
-def z3_max_char() -> int:
-    """The highest code point a Z3 string character can hold (its ``encoding`` parameter)."""
-    return _Z3_MAX_CHAR.get(str(z3.get_param("encoding")), 0x2FFFF)
-
-
-def z3_text_value(text: str) -> z3.SeqRef:
-    """``text`` as a Z3 string literal, character for character.
-
-    Why not ``z3.StringVal``: it passes ``\\`` through and Z3 then reads ``\\u{41}``
-    in the text as the escape for ``A``, so a policy text containing a backslash
-    would become another text.  Raises ``ValueError`` for a character above
-    :func:`z3_max_char`, which Z3 cannot represent.
-    """
-    codes = [ord(c) for c in text]
-    top = z3_max_char()
-    bad = next((c for c in codes if c > top), None)
-    if bad is not None:
-        raise ValueError(f"U+{bad:04X} is beyond Z3's characters (0..U+{top:04X})")
-    ctx = z3.main_ctx()
-    array = (ctypes.c_uint * len(codes))(*codes)
-    return z3.SeqRef(z3.Z3_mk_u32string(ctx.ref(), len(codes), array), ctx)
-
-
-def text_from_z3(value: z3.ExprRef) -> str:
-    """The Python text of a Z3 string literal (e.g. a model's value for a string variable).
-
-    Why not ``SeqRef.as_string``: it returns characters above U+00FF (and U+0000) as
-    ``\\u{...}`` escapes, indistinguishable from a text spelling them out.
-    """
-    if not (isinstance(value, z3.SeqRef) and value.is_string_value()):
-        raise ValueError(f"not a Z3 string literal: {value}")
-    ctx = value.ctx_ref()
-    n = z3.Z3_get_string_length(ctx, value.as_ast())
-    array = (ctypes.c_uint * n)()
-    z3.Z3_get_string_contents(ctx, value.as_ast(), n, array)
-    return "".join(map(chr, array))
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,6 +15,7 @@ a Z3 Boolean that is true exactly when the concrete call "runs incorrectly".
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Union
 
@@ -23,6 +24,47 @@ import z3
 
 class NotEncoded(Exception):
     """A construct the Z3 encoding does not cover; a proof that needs it is UNKNOWN."""
+
+
+_Z3_MAX_CHAR = {"unicode": 0x2FFFF, "bmp": 0xFFFF, "ascii": 0xFF}
+
+
+def z3_max_char() -> int:
+    """The highest code point a Z3 string character can hold (its ``encoding`` parameter)."""
+    return _Z3_MAX_CHAR.get(str(z3.get_param("encoding")), 0x2FFFF)
+
+
+def z3_text_value(text: str) -> z3.SeqRef:
+    """``text`` as a Z3 string literal, character for character.
+
+    Why not ``z3.StringVal``: it passes ``\\`` through and Z3 then reads ``\\u{41}``
+    in the text as the escape for ``A``, so a policy text containing a backslash
+    would become another text.  Raises ``ValueError`` for a character above
+    :func:`z3_max_char`, which Z3 cannot represent.
+    """
+    codes = [ord(c) for c in text]
+    top = z3_max_char()
+    bad = next((c for c in codes if c > top), None)
+    if bad is not None:
+        raise ValueError(f"U+{bad:04X} is beyond Z3's characters (0..U+{top:04X})")
+    ctx = z3.main_ctx()
+    array = (ctypes.c_uint * len(codes))(*codes)
+    return z3.SeqRef(z3.Z3_mk_u32string(ctx.ref(), len(codes), array), ctx)
+
+
+def text_from_z3(value: z3.ExprRef) -> str:
+    """The Python text of a Z3 string literal (e.g. a model's value for a string variable).
+
+    Why not ``SeqRef.as_string``: it returns characters above U+00FF (and U+0000) as
+    ``\\u{...}`` escapes, indistinguishable from a text spelling them out.
+    """
+    if not (isinstance(value, z3.SeqRef) and value.is_string_value()):
+        raise ValueError(f"not a Z3 string literal: {value}")
+    ctx = value.ctx_ref()
+    n = z3.Z3_get_string_length(ctx, value.as_ast())
+    array = (ctypes.c_uint * n)()
+    z3.Z3_get_string_contents(ctx, value.as_ast(), n, array)
+    return "".join(map(chr, array))
 
 
 TRUE = z3.BoolVal(True)
@@ -98,7 +140,10 @@ def lift(v: Any) -> Sym:
     if isinstance(v, int):
         return SNum(z3.IntVal(v))
     if isinstance(v, str):
-        return SText(z3.StringVal(v))
+        try:
+            return SText(z3_text_value(v))
+        except ValueError as exc:
+            raise NotEncoded(str(exc)) from None
     if isinstance(v, (list, tuple)):
         return SList(tuple(lift(x) for x in v), z3.IntVal(len(v)))
     if isinstance(v, dict):
@@ -171,7 +216,7 @@ def concrete(s: Sym, model: z3.ModelRef) -> Any:
     if isinstance(s, SBool):
         return z3.is_true(model.eval(s.z, model_completion=True))
     if isinstance(s, SText):
-        return model.eval(s.z, model_completion=True).as_string()
+        return text_from_z3(model.eval(s.z, model_completion=True))
     if isinstance(s, SList):
         n = model.eval(s.length, model_completion=True).as_long()
         return [concrete(x, model) for x in s.items[:n]]

@@ -33,7 +33,7 @@ from policy_lang.types import (
 
 from ..engine import SecurityModule
 from ..events import Event
-from ..security_models.symbolic import Fresh, NotEncoded
+from ..security_models.symbolic import Fresh, NotEncoded, z3_text_value
 from .message import SymbolicMessage, _Node
 from .program import Encoder
 from .prove import _Instance
@@ -67,9 +67,10 @@ class _Checker:
         self.solution = solution
         self.universe = Universe.build(solution)
         self.rng = random.Random(seed)
-        self.literals = sorted(_int_literals(solution))
+        self.literals = sorted(_int_literals(solution.bindings))
         self._cache: dict = {}
         self._before: dict = {}
+        self._lifted: dict | None = None
 
     # -------------------------------------------------------------- one event
     def encoding(self, key: EventKey, src: int, dst: int | None, module: SecurityModule):
@@ -78,7 +79,9 @@ class _Checker:
         hit = self._cache.get(ck)
         if hit is None:
             enc = Encoder(self.universe, Fresh("x."))
-            state = {n: i.lift(module.states.get(n)) for n, i in enc.impls.items()}
+            if self._lifted is None:          # the state is the same for the whole round
+                self._lifted = {n: i.lift(module.states.get(n)) for n, i in enc.impls.items()}
+            state = self._lifted
             msg = SymbolicMessage(key.params, "x")
             out = enc.encode(key, msg.value, z3.IntVal(src), z3.IntVal(dst) if dst is not None else None, state)
             solver = z3.Solver()
@@ -91,6 +94,9 @@ class _Checker:
         msg, out, s = self.encoding(key, src, dst, module)
         if out.abstract:
             return None
+        constant = z3.simplify(out.granted)
+        if z3.is_true(constant) or z3.is_false(constant):   # no solver needed (e.g. default deny)
+            return z3.is_true(constant)
         eqs = _pin(msg, event.message)
         if eqs is None:
             return None
@@ -147,8 +153,14 @@ class _Checker:
     # -------------------------------------------------------------- events
     def messages(self, key: EventKey, count: int, module: SecurityModule, src, dst) -> list[dict]:
         params = key.params
-        out = [{p.name: _boundary(p.type, self.rng, self.literals, i) for p in params} for i in range(4)]
-        out += [{p.name: _random(p.type, self.rng, self.literals) for p in params} for _ in range(count)]
+        bindings = Encoder(self.universe, Fresh("b.")).bindings_for(key)
+        if not bindings:                    # default deny: one boundary message is enough
+            return [{p.name: _boundary(p.type, self.rng, self.literals, 0) for p in params}]
+        literals = sorted(_int_literals(bindings))
+        out = [{p.name: _boundary(p.type, self.rng, literals, i) for p in params} for i in range(4)]
+        if any(_has_int(p.type) for p in params):     # the key's literals (and neighbours) in every field
+            out += [{p.name: _uniform(p.type, v) for p in params} for v in literals]
+        out += [{p.name: _random(p.type, self.rng, literals) for p in params} for _ in range(count)]
         out += self.guided(key, module, src, dst)
         return out
 
@@ -157,6 +169,9 @@ class _Checker:
             msg, out, s = self.encoding(key, src, dst, module)
         except NotEncoded:
             return []
+        constant = z3.simplify(out.granted)
+        if z3.is_true(constant) or z3.is_false(constant):
+            return []                        # one verdict whatever the message
         found = []
         for want in (out.granted, z3.Not(out.granted)):
             s.push()
@@ -179,6 +194,7 @@ def crosscheck(solution: Solution, events: int = 200, seed: int = 0, walk: int =
     for round_ in range(walk + 1):
         ch._before = dict(module.states)
         ch._cache.clear()
+        ch._lifted = None
         for key in keys:
             src_p, dst_p = key.pairs[ch.rng.randrange(len(key.pairs))]
             src = src_p.sid
@@ -208,10 +224,11 @@ def _random_walk(ch: _Checker, module: SecurityModule, keys: list[EventKey], ste
         for message in ch.guided(key, module, src.sid, d)[:1]:
             module.decide(_event_for(key, src, dst, message))
         ch._cache.clear()        # the state may have changed
+        ch._lifted = None
 
 
 # ------------------------------------------------------------------ values
-def _int_literals(solution: Solution) -> set[int]:
+def _int_literals(bindings) -> set[int]:
     out: set[int] = set()
 
     def walk_expr(e) -> None:
@@ -241,7 +258,7 @@ def _int_literals(solution: Solution) -> set[int]:
                     if arm.case is not None and arm.case.kind == "int":
                         out.add(arm.case.value)
                     walk(arm.body)
-    for b in solution.bindings:
+    for b in bindings:
         walk(b.body)
     return out
 
@@ -268,6 +285,31 @@ def _boundary(t, rng: random.Random, literals: list[int], i: int) -> Any:
         f = t.fields[i % len(t.fields)]
         return {f.name: _boundary(f.type, rng, literals, i)}
     raise NotEncoded(type(t).__name__)
+
+
+def _has_int(t) -> bool:
+    if isinstance(t, IntType):
+        return True
+    if isinstance(t, (SequenceType, ArrayType)):
+        return _has_int(t.element)
+    if isinstance(t, (StructType, UnionType)):
+        return any(_has_int(f.type) for f in t.fields)
+    return False
+
+
+def _uniform(t, v: int) -> Any:
+    """A value whose integers all equal ``v`` (clamped to each type's range)."""
+    if isinstance(t, IntType):
+        return min(max(v, t.min), t.max)
+    if isinstance(t, SequenceType):
+        return [_uniform(t.element, v)] if t.bound else []
+    if isinstance(t, ArrayType):
+        return [_uniform(t.element, v) for _ in range(t.length)]
+    if isinstance(t, StructType):
+        return {f.name: _uniform(f.type, v) for f in t.fields}
+    if isinstance(t, UnionType):
+        return {t.fields[0].name: _uniform(t.fields[0].type, v)}
+    return _boundary(t, random.Random(0), [], 0)
 
 
 def _random(t, rng: random.Random, literals: list[int]) -> Any:
@@ -307,7 +349,7 @@ def _pin(msg: SymbolicMessage, message: dict):
         if isinstance(t, IntType):
             eqs.append(v.z == value)
         elif isinstance(t, StringType):
-            eqs.append(v.z == z3.StringVal(value))
+            eqs.append(v.z == z3_text_value(value))
         elif isinstance(t, HandleType):
             h = value if isinstance(value, dict) else {"handle": value, "rights": 0}
             eqs.extend([v.fields["handle"].z == h["handle"], v.fields["rights"].z == h.get("rights", 0)])

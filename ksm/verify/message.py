@@ -18,7 +18,7 @@ from policy_lang.types import (
     ArrayType, BytesType, HandleType, IdlType, IntType, SequenceType, StringType, StructType, UnionType,
 )
 
-from ..security_models.symbolic import TRUE, NotEncoded, SList, SNum, SRecord, SText, SUnit, Sym, concrete
+from ..security_models.symbolic import TRUE, NotEncoded, SList, SNum, SRecord, SText, SUnit, Sym, concrete, z3_text_value
 from ..structure import default_value
 
 #: A list whose elements are reached by a computed index becomes an If-chain over
@@ -131,7 +131,7 @@ class SymbolicMessage:
             return SNum(x)
         if isinstance(t, StringType):
             s = self._var(z3.String, path)
-            self.constraints += [z3.Length(s) <= t.bound, z3.Not(z3.Contains(s, z3.StringVal("\x00")))]
+            self.constraints += [z3.Length(s) <= t.bound, z3.Not(z3.Contains(s, z3_text_value("\x00")))]
             return SText(s)
         if isinstance(t, HandleType):
             h, r = self._var(z3.Int, path + ".handle"), self._var(z3.Int, path + ".rights")

@@ -47,6 +47,7 @@ class Outcome:
     post: State
     spans: list = field(default_factory=list)      # spans of the calls that can run
     abstract: bool = False                          # an abstracted model took part
+    escape: z3.BoolRef = FALSE                      # a stateful call reaches a SID not started at boot
 
 
 @dataclass
@@ -106,7 +107,7 @@ class Encoder:
             walk.spans.append(b.span)
             walk.body(b.body, TRUE, key)
         granted = z3.And(anyof(walk.ran), z3.Not(anyof(walk.denied)))
-        return Outcome(granted, walk.env.state, walk.spans, walk.abstract)
+        return Outcome(granted, walk.env.state, walk.spans, walk.abstract, anyof(walk.escapes))
 
     def condition(self, e: Any, message: Sym | None, src_sid, dst_sid, state: State) -> tuple[z3.BoolRef, z3.BoolRef]:
         """A property's condition: (value, runs incorrectly); it must be a Boolean."""
@@ -115,6 +116,7 @@ class Encoder:
         v, err = walk.expr(e)
         if v.kind != "bool":
             return FALSE, TRUE
+        self.last_escape = anyof(walk.escapes)
         return v.z, err
 
 
@@ -124,7 +126,15 @@ class _Walk:
         self.ran: list = []
         self.denied: list = []
         self.spans: list = []
+        self.escapes: list = []
         self.abstract = False
+
+    def _escapes(self, impl, pc: z3.BoolRef) -> None:
+        """Collect the untracked-SID conditions an encoding noted, under the path condition."""
+        found = getattr(impl, "escapes", None)
+        if found:
+            self.escapes.append(z3.And(pc, anyof(found)))
+            found.clear()
 
     # ------------------------------------------------------------ statements
     def body(self, stmts, pc: z3.BoolRef, key: EventKey) -> None:
@@ -148,6 +158,7 @@ class _Walk:
         arg, e1 = self.expr(c.arg)
         old = self.env.state[c.object]
         granted, new, e2 = impl.rule(old, c.method, arg)
+        self._escapes(impl, pc)
         err = anyof([e1, e2])
         self.ran.append(pc)
         self.denied.append(z3.And(pc, z3.Or(err, z3.Not(granted))))
@@ -184,6 +195,7 @@ class _Walk:
                 if chooser is not None:
                     arg, e1 = self.expr(e.arg)
                     chosen = chooser(self.env.state[name], e.method.text, arg, cases)
+                    self._escapes(impl, TRUE)
                     if chosen is not None:
                         conds, e2 = chosen
                         return conds, anyof([e1, e2])
@@ -276,6 +288,7 @@ class _Walk:
         name, impl = target
         self.abstract |= getattr(impl, "abstract", False)
         v, e2 = impl.expression(self.env.state[name], e.method.text, arg)
+        self._escapes(impl, TRUE)      # expressions have no path condition here: over-approximate
         return v, anyof([e1, e2])
 
     def _SidOf(self, e):

@@ -182,8 +182,18 @@ class _Proof:
         self.counter = 0
         self.abstract = False
         self.related: list = []
+        self.escapes: list = []       # events that would reach a model context of an untracked SID
 
     # ------------------------------------------------------------ helpers
+    def escaping(self) -> bool:
+        """Whether some event involved could reach an untracked SID (then no proof)."""
+        live = [e for e in self.escapes if not z3.is_false(z3.simplify(e))]
+        if not live:
+            return False
+        s = self.solver()
+        s.add(z3.Or(live))
+        return s.check() != z3.unsat
+
     def solver(self) -> z3.Solver:
         s = z3.Solver()
         s.set("timeout", self.opts.timeout_ms)
@@ -221,6 +231,9 @@ class _Proof:
         return Result(self.prop.name, kind, UNKNOWN, f"`{kind}` properties are answered by `ksm flows`")
 
     def result(self, status: str, how: str, cex: Counterexample | None = None) -> Result:
+        if status == PROVED and cex is None and self.escaping():
+            status, how = UNKNOWN, ("a rule or expression involved can address a SID of a process not "
+                                    "started at boot, whose model contexts are not modelled")
         return Result(self.prop.name, self.prop.kind, status, how, counterexample=cex,
                       related=list(dict.fromkeys(self.related)))
 
@@ -234,10 +247,12 @@ class _Proof:
             out = self.enc.encode(key, inst.message.value, inst.src, inst.dst, state)
             self.abstract |= out.abstract
             self.related += out.spans
-            cond = TRUE
+            cond, escape = TRUE, out.escape
             if self.prop.condition is not None:
                 c, err = self.enc.condition(self.prop.condition, inst.message.value, inst.src, inst.dst, state)
                 cond = z3.And(c, z3.Not(err))
+                escape = anyof([escape, self.enc.last_escape])
+            self.escapes.append(z3.And(inst.pairs, inst.message.wellformed(), escape))
             verdict = out.granted if never else z3.Not(out.granted)
             parts.append(z3.And(inst.pairs, inst.message.wellformed(), cond, verdict))
             insts.append(inst)
@@ -288,6 +303,7 @@ class _Proof:
     # ------------------------------------------------------------ state properties
     def state_condition(self, state: dict) -> tuple[z3.BoolRef, z3.BoolRef]:
         c, err = self.enc.condition(self.prop.condition, None, None, None, state)
+        self.escapes.append(self.enc.last_escape)
         return c, err
 
     def state_property(self) -> Result:
@@ -481,6 +497,7 @@ class _System:
             self.proof.abstract |= out.abstract
             fire = z3.And(sel == j, out.granted)
             constraints.append(z3.Implies(sel == j, z3.And(inst.pairs, inst.message.wellformed())))
+            self.proof.escapes.append(z3.And(inst.pairs, inst.message.wellformed(), out.escape))
             for n in self.relevant:
                 nxt[n] = tuple(z3.If(fire, a, b) for a, b in zip(out.post[n], nxt[n]))
             choices.append((inst, out.granted))
