@@ -346,3 +346,113 @@ def bench_decide_vs_others(sizes=(10, 1000)) -> DecideBench:
             if unit == "us" and value:
                 rows.append((f"[{size} bindings]   ratio to ksm decide", value * 1000 / ksm_t, "x"))
     return DecideBench(rows)
+
+
+# ---------------------------------------------------------------------- prove
+def _prove_solution(root: Path, instances: int) -> str:
+    """A solution of ``instances`` processes over ``instances // 10`` classes, and its properties.
+
+    Class ``C{i}`` may call ``C{i+1}`` (Get with a bounded key, Ping granted); the
+    first class has a Flow ``mode`` machine moved by Ping.  The properties: two
+    stateless ``never``, one ``always``, one state invariant.
+    """
+    k = max(3, instances // 10)
+    (root / "einit" / "src").mkdir(parents=True, exist_ok=True)
+    res = root / "resources"
+    res.mkdir(exist_ok=True)
+    (res / "Api.idl").write_text("package gen.Api\ninterface {\n    Get(in UInt32 key, out UInt32 value);\n    Ping();\n}\n")
+    for i in range(k):
+        (res / f"C{i}.edl").write_text(f"task class gen.C{i}\nendpoints {{\n    api : gen.Api\n}}\n")
+    lines = ["use nk.base._", "use nk.basic._", "use nk.flow._", "use EDL kl.core.Core", "use EDL Einit",
+             *[f"use EDL gen.C{i}" for i in range(k)], "execute: kl.core.Execute",
+             'policy object mode : Flow {\n type State = "idle" | "busy" | "halted"\n'
+             ' config = { states : ["idle", "busy", "halted"], initial : "idle",\n'
+             '   transitions : { "idle" : ["busy"], "busy" : ["idle"], "halted" : ["idle"] } }\n}',
+             "execute src=Einit, dst=gen.C0 { mode.init { sid : dst_sid } }",
+             "execute { grant () }"]
+    for i in range(k):
+        j = (i + 1) % k
+        lines.append(f"request src=gen.C{i} dst=gen.C{j} endpoint=api method=Get {{ assert (message.key < 1000) }}")
+        if j == 0:
+            lines.append(f'request src=gen.C{i} dst=gen.C0 endpoint=api method=Ping {{\n'
+                         f' choice (mode.query {{ sid : dst_sid }}) {{\n'
+                         f'  "idle" : mode.enter {{ sid : dst_sid, state : "busy" }}\n'
+                         f'  _ : mode.enter {{ sid : dst_sid, state : "idle" }}\n }}\n}}')
+        else:
+            lines.append(f"request src=gen.C{i} dst=gen.C{j} endpoint=api method=Ping {{ grant () }}")
+    (root / "einit" / "src" / "security.psl").write_text("\n".join(lines) + "\n")
+    (root / "einit" / "src" / "init.yaml").write_text(
+        "entities:\n" + "".join(f"  - name: gen.C{i % k}\n    task: t{i}\n" for i in range(instances)))
+    return ("property isolated: never request src=t0 dst=t2\n"
+            "property bounded: never request src=t0 dst=t1 method=Get where message.key >= 1000\n"
+            "property served: always request src=t0 dst=t1 method=Ping\n"
+            'property never_halted: never state mode[t0] == "halted"\n')
+
+
+@dataclass
+class ProveBench:
+    rows: list[tuple[str, float, str]]
+
+    def report(self) -> str:
+        return DecideBench(self.rows).report()
+
+
+def _trivial_z3_ms() -> float:
+    """Baseline: one tiny Z3 query, measured in the same run (median of 21)."""
+    import z3
+
+    times = []
+    for _ in range(21):
+        t0 = time.perf_counter()
+        s = z3.Solver()
+        x = z3.Int("x")
+        s.add(x > 0, x < 10)
+        s.check()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def bench_prove(sizes: tuple[int, ...] = (100, 1000)) -> ProveBench:
+    """Per-property proof times on the bundled examples and on generated solutions."""
+    from policy_lang.props import find_property_files, load_properties, parse_properties
+    from policy_lang.source import SourceText
+    from ksm.verify.prove import Prover
+
+    base = _trivial_z3_ms()
+    rows: list[tuple[str, float, str]] = [("baseline: one trivial Z3 query", base, "ms")]
+    models = Path(__file__).resolve().parent.parent / "models"
+    stateless: list[float] = []
+    for model in sorted(p for p in models.iterdir() if p.is_dir()) if models.is_dir() else []:
+        defines = {}
+        dfile = model / "defines.txt"
+        if dfile.exists():
+            defines = dict(line.split("=", 1) for line in dfile.read_text().split() if "=" in line)
+        sol = load(model, LoadOptions(defines=defines))
+        files = find_property_files(sol)
+        if not sol.ok or not files:
+            continue
+        prover = Prover(sol)
+        for f in files:
+            for p in load_properties(sol, f, defines).properties:
+                if p.kind == "never_flow":
+                    continue
+                r = prover.prove(p)
+                ms = r.seconds * 1000
+                if r.how.startswith("single-step") or r.how.startswith("vacuous"):
+                    stateless.append(ms)
+                rows.append((f"[{model.name}] {p.name} ({r.status}, {r.how.split(' (')[0]})", ms, "ms"))
+    if stateless:
+        med = statistics.median(stateless)
+        rows.append(("examples: median per stateless property", med, "ms"))
+        rows.append(("  ratio to the trivial query", med / base, "x"))
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            text = _prove_solution(Path(tmp), n)
+            t0 = time.perf_counter()
+            sol = load(Path(tmp))
+            prover = Prover(sol)
+            rows.append((f"[{n} instances] load + boot", time.perf_counter() - t0, "s"))
+            for p in parse_properties(sol, SourceText("<bench>.props", text)).properties:
+                r = prover.prove(p)
+                rows.append((f"[{n} instances] {p.name} ({r.status}, {r.how.split(' (')[0]})", r.seconds * 1000, "ms"))
+    return ProveBench(rows)

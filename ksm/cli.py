@@ -68,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='e.g. {"kind": "request", "src": "client", "dst": "server", "endpoint": "e", "method": "M", "message": {}}')
     decide.add_argument("--no-boot", action="store_true", help="do not start the kernel, Einit and the init.yaml processes first")
     bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
-    bench.add_argument("what", choices=("load", "decide", "compare"),
+    bench.add_argument("what", choices=("load", "decide", "compare", "prove"),
                        help="load: parse + resolve a generated policy; decide: the decision function on allowlists; "
-                            "compare: decide next to cedarpy and pycasbin (pip install '.[bench]')")
+                            "compare: decide next to cedarpy and pycasbin (pip install '.[bench]'); "
+                            "prove: per-property proof times on the examples and generated solutions")
     bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
@@ -231,6 +232,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.what == "decide":
         print(bench_decide(large=args.bindings).report())
+    elif args.what == "prove":
+        from ksm.bench import bench_prove
+
+        print(bench_prove().report())
     elif args.what == "compare":
         from ksm.bench import bench_decide_vs_others
 
@@ -347,7 +352,7 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     r = crosscheck(sol, args.events, args.seed, args.walk)
     for d in r.disagreements:
         print("DISAGREE " + d.describe())
-    print(f"{r.events} events over {r.keys} event keys and {args.walk + 1} states: {r.agreed} agreed, "
+    print(f"{r.events} events over {r.keys} event keys and {args.walk + 1} state(s): {r.agreed} agreed, "
           f"{len(r.disagreements)} disagreed, {r.skipped} not comparable (abstracted models)")
     return EXIT_OK if not r.disagreements else EXIT_INTERNAL
 

@@ -20,3 +20,12 @@ def test_bench_decide_reports_every_figure():
 def test_bench_compare_runs_with_or_without_the_other_engines():
     report = bench_decide_vs_others(sizes=(10,)).report()
     assert "ksm decide" in report and "cedarpy" in report and "pycasbin" in report
+
+
+def test_bench_prove_reports_times_and_a_baseline():
+    from ksm.bench import bench_prove
+
+    report = bench_prove(sizes=(20,)).report()
+    assert "baseline: one trivial Z3 query" in report and "ratio to the trivial query" in report
+    generated = [line for line in report.splitlines() if line.startswith("[20 instances]") and "(" in line]
+    assert len(generated) == 4 and all("PROVED" in line for line in generated)

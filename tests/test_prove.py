@@ -119,7 +119,7 @@ def test_state_dependent_event_property_needs_reachable_states(islands):
 
 def test_where_reading_state_proved_in_every_state(islands):
     (r,) = prove(islands, 'property a: never request src=client dst=server method=Close where lock[server] != "open"\n')
-    assert r.status == PROVED and r.how == "single-step in every state (1 event keys)"
+    assert r.status == PROVED and r.how == "single-step in every state (1 event key)"
 
 
 # ------------------------------------------------------------ reachability methods

@@ -213,10 +213,11 @@ class FlowSymbolic:
     stateful = True
     abstract = False
 
-    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...]):
+    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None):
         self.obj = obj
         self.cfg = parse_config(obj)
-        self.sids = sids
+        self.sids = sids              # SIDs whose context is encoded
+        self.known = known if known is not None else sids   # SIDs that exist (others: escapes)
         self.escapes: list = []       # conditions under which a call reaches an untracked SID
         if SID_LIMIT is not None:
             raise NotEncoded("Flow with a SID limit")
@@ -240,7 +241,7 @@ class FlowSymbolic:
 
     # -- helpers
     def _current(self, state: tuple, sid: z3.ArithRef) -> z3.ArithRef:
-        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.sids]))
+        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.known]))
         out: z3.ArithRef = z3.IntVal(-1)
         for s, t in zip(self.sids, state):
             out = z3.If(sid == s, t, out)

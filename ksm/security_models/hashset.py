@@ -253,8 +253,9 @@ class HashSetSymbolic:
     stateful = True
     abstract = False
 
-    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...]):
+    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None):
         self.obj, self.cfg, self.sids = obj, parse_config(obj), sids
+        self.known = known if known is not None else sids   # SIDs that exist (others: escapes)
         if SID_LIMIT is not None:
             raise NotEncoded("HashSet with a SID limit")
         self.sort = None              # entry sort, fixed by the first entry seen
@@ -316,7 +317,7 @@ class HashSetSymbolic:
 
     # -- helpers
     def _slot(self, state: tuple, sid: z3.ArithRef):
-        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.sids]))
+        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.known]))
         bound: z3.BoolRef = FALSE
         count: z3.ArithRef = z3.IntVal(0)
         members = None

@@ -24,7 +24,7 @@ from policy_lang.types import type_str
 from ..engine import SecurityModule
 from ..events import Event
 from ..security_models.symbolic import Fresh, anyof
-from .message import SymbolicMessage
+from .message import SymbolicMessage, plainest_model
 from .program import Encoder
 from .prove import ReplayMismatch, _Instance
 from .universe import EventKey, Universe
@@ -120,7 +120,7 @@ def diff(old: Solution, new: Solution, timeout_ms: int = 10_000) -> DiffReport:
             r = s.check()
             if r == z3.sat:
                 inst = _Instance(kn, msg, src, dst, anyof([]))
-                event = inst.concrete_event(s.model())
+                event = inst.concrete_event(plainest_model(s, [msg]))
                 _confirm(old, new, event, change)
                 report.differences.append(Difference(change, _describe(g), event))
             elif r == z3.unknown:

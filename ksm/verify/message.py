@@ -107,6 +107,7 @@ class SymbolicMessage:
     def __init__(self, params: Sequence, prefix: str):
         self.prefix = prefix
         self.constraints: list[z3.BoolRef] = []
+        self.leaves: list[tuple[z3.ExprRef, z3.ExprRef]] = []   # (variable, its plainest value)
         self.nodes = {p.name: _Node(self, p.type, p.name) for p in params}
         self.value = SRecord(_LazyFields(self.nodes))
 
@@ -123,6 +124,7 @@ class SymbolicMessage:
 
     def _range(self, x: z3.ArithRef, lo: int, hi: int) -> None:
         self.constraints.append(z3.And(x >= lo, x <= hi))
+        self.leaves.append((x, z3.IntVal(min(max(0, lo), hi))))
 
     def _make(self, t: IdlType, path: str, node: _Node) -> Sym:
         if isinstance(t, IntType):
@@ -131,6 +133,7 @@ class SymbolicMessage:
             return SNum(x)
         if isinstance(t, StringType):
             s = self._var(z3.String, path)
+            self.leaves.append((s, z3_text_value("")))
             self.constraints += [z3.Length(s) <= t.bound, z3.Not(z3.Contains(s, z3_text_value("\x00")))]
             return SText(s)
         if isinstance(t, HandleType):
@@ -166,3 +169,17 @@ class _Opaque(SUnit):
 
     kind = "bytes"
 
+
+def plainest_model(solver: z3.Solver, messages) -> z3.ModelRef:
+    """A model of a satisfiable ``solver`` whose message fields are as plain as possible.
+
+    Each field is pinned to 0 / the empty text / the shortest length when that keeps
+    the constraints satisfiable.  Counterexamples then read well and do not depend on
+    which model Z3 happens to find first (the documentation quotes them).
+    """
+    for msg in messages:
+        for var, plain in msg.leaves:
+            if solver.check(var == plain) == z3.sat:
+                solver.add(var == plain)
+    solver.check()
+    return solver.model()

@@ -128,12 +128,16 @@ class Abstracted(_NoState):
 _RETURNS = {("Mic", "query_level"): "number"}
 
 
-def symbolic_model(obj: PolicyObjectDef, sids: tuple[int, ...], fresh: Fresh):
-    """The symbolic encoding standing for ``obj`` (exact where one exists)."""
+def symbolic_model(obj: PolicyObjectDef, sids: tuple[int, ...], fresh: Fresh, tracked: tuple[int, ...] | None = None):
+    """The symbolic encoding standing for ``obj`` (exact where one exists).
+
+    ``tracked`` are the SIDs whose contexts can exist in the modelled runs (the
+    others provably have none); ``sids`` every SID that exists.
+    """
     if obj.model == "Flow":
-        return FlowSymbolic(obj, sids)
+        return FlowSymbolic(obj, tracked if tracked is not None else sids, sids)
     if obj.model == "HashSet":
-        return HashSetSymbolic(obj, sids)
+        return HashSetSymbolic(obj, tracked if tracked is not None else sids, sids)
     if obj.model in ("StaticMap", "Mic"):
         return Abstracted(obj, fresh)
     return Stateless(obj)

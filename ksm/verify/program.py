@@ -68,11 +68,30 @@ class Encoder:
         self.universe = universe
         self.solution = universe.solution
         self.fresh = fresh
-        self.impls = {name: symbolic_model(obj, universe.sids, fresh) for name, obj in self.solution.objects.items()}
+        self.impls = {name: symbolic_model(obj, universe.sids, fresh, self._tracked(name))
+                      for name, obj in self.solution.objects.items()}
         self.task_sids = {p.task: p.sid for p in universe.procs if p.task}
         self.deny_unmatched = universe.options.choice_without_match == "deny"
 
     # ------------------------------------------------------------------ state
+    def _tracked(self, name: str) -> tuple[int, ...]:
+        """SIDs whose context of object ``name`` can exist after start-up.
+
+        A context is created only by ``init``; if no binding but ``execute`` ones
+        calls it, the SIDs with a context right after start-up (plus the next SID, for
+        execute events) are all there can be, and every other SID provably has none.
+        Keeping the encoded state that small is what makes large solutions tractable.
+        """
+        u = self.universe
+        creates = any(st.object == name and st.method == "init"
+                      for b in self.solution.bindings if b.event != "execute"
+                      for st in _calls(b.body) if isinstance(st, CallDef))
+        initial = u.initial_states.get(name)
+        if creates or not hasattr(initial, "entries_by_sid"):
+            return u.sids
+        have = set(initial.entries_by_sid)
+        return tuple(s for s in u.sids if s in have) + (u.fresh_sid,)
+
     @property
     def stateful(self) -> list[str]:
         return [n for n, i in self.impls.items() if i.stateful and not i.abstract]

@@ -40,7 +40,7 @@ from ..engine import Options, SecurityModule
 from ..events import Event
 from ..expressions import EvalContext, ExprCompiler
 from ..security_models.symbolic import TRUE, Fresh, NotEncoded, allof, anyof
-from .message import SymbolicMessage
+from .message import SymbolicMessage, plainest_model
 from .program import Encoder, expression_objects, _objects_in, _rule_objects
 from .universe import EventKey, Proc, Universe
 
@@ -172,6 +172,17 @@ class _Instance:
         return ctor(name(src), name(dst), k.endpoint, k.method, msg)
 
 
+def plainest(solver: z3.Solver, insts: list) -> z3.ModelRef:
+    """The plainest model: the first listed sender/receiver pair, then plain fields."""
+    for inst in insts:
+        for a, b in inst.key.pairs:
+            pin = inst.src == a.sid if inst.dst is None or b is None else z3.And(inst.src == a.sid, inst.dst == b.sid)
+            if solver.check(pin) == z3.sat:
+                solver.add(pin)
+                break
+    return plainest_model(solver, [i.message for i in insts])
+
+
 class _Proof:
     def __init__(self, prover: Prover, prop):
         self.prover, self.prop = prover, prop
@@ -272,7 +283,7 @@ class _Proof:
         if found is None and self._unknown:
             return self.result(UNKNOWN, self._unknown)
         if not reads_state:
-            return self.result(PROVED, f"single-step ({len(keys)} event keys; no state involved)")
+            return self.result(PROVED, f"single-step ({_keys(keys)}; no state involved)")
         # 1b. in every state the encoding allows
         state, wf = self.enc.any_state(self.fresh)
         parts, _, _ = self.bad_event(state, keys)
@@ -280,7 +291,7 @@ class _Proof:
         s.add(wf, anyof(parts))
         r = s.check()
         if r == z3.unsat:
-            return self.result(PROVED, f"single-step in every state ({len(keys)} event keys)")
+            return self.result(PROVED, f"single-step in every state ({_keys(keys)})")
         return self.reachability(lambda st: self.bad_event(st, keys))
 
     _unknown = ""
@@ -292,7 +303,7 @@ class _Proof:
             s.add(part)
             r = s.check()
             if r == z3.sat:
-                event = inst.concrete_event(s.model())
+                event = inst.concrete_event(plainest(s, [inst]))
                 expect = "granted" if self.prop.kind == "never_event" else "denied"
                 cex = Counterexample(self.universe.boot_events(), [TraceStep(event, expect)])
                 return self.confirmed(cex, "counterexample right after start-up")
@@ -520,7 +531,10 @@ class _System:
         s.add(formula)
         if s.check() != z3.sat:
             return None
-        m = s.model()
+        for _, sel in steps:                  # drop every step the violation does not need
+            if s.check(sel == -1) == z3.sat:
+                s.add(sel == -1)
+        m = plainest(s, [inst for choices, _ in steps for inst, _ in choices] + insts)
         trace: list[TraceStep] = []
         for choices, sel in steps:
             j = m.eval(sel, model_completion=True).as_long()
@@ -590,6 +604,10 @@ class _System:
         if r == z3.sat:
             return REFUTED
         return UNKNOWN
+
+
+def _keys(keys) -> str:
+    return f"{len(keys)} event key{'' if len(keys) == 1 else 's'}"
 
 
 def _constants(e) -> set:
