@@ -412,7 +412,15 @@ def _trivial_z3_ms() -> float:
     return statistics.median(times) * 1000
 
 
-def bench_prove(sizes: tuple[int, ...] = (100, 1000)) -> ProveBench:
+def _models_dir() -> Path | None:
+    """The bundled examples: ./models when run from a checkout, else beside the sources."""
+    for candidate in (Path.cwd() / "models", Path(__file__).resolve().parent.parent / "models"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def bench_prove(sizes: tuple[int, ...] = (100, 1000), models: Path | None = None) -> ProveBench:
     """Per-property proof times on the bundled examples and on generated solutions."""
     from policy_lang.props import find_property_files, load_properties, parse_properties
     from policy_lang.source import SourceText
@@ -420,9 +428,9 @@ def bench_prove(sizes: tuple[int, ...] = (100, 1000)) -> ProveBench:
 
     base = _trivial_z3_ms()
     rows: list[tuple[str, float, str]] = [("baseline: one trivial Z3 query", base, "ms")]
-    models = Path(__file__).resolve().parent.parent / "models"
+    models = models or _models_dir()
     stateless: list[float] = []
-    for model in sorted(p for p in models.iterdir() if p.is_dir()) if models.is_dir() else []:
+    for model in sorted(p for p in models.iterdir() if p.is_dir()) if models is not None else []:
         defines = {}
         dfile = model / "defines.txt"
         if dfile.exists():

@@ -2,6 +2,8 @@
 
 They assert nothing about speed (timings belong to `ksm bench`, not to tests).
 """
+from pathlib import Path
+
 from ksm.bench import bench_decide, bench_decide_vs_others, bench_load
 
 
@@ -25,7 +27,7 @@ def test_bench_compare_runs_with_or_without_the_other_engines():
 def test_bench_prove_reports_times_and_a_baseline():
     from ksm.bench import bench_prove
 
-    report = bench_prove(sizes=(20,)).report()
+    report = bench_prove(sizes=(20,), models=Path(__file__).resolve().parent.parent / "models").report()
     assert "baseline: one trivial Z3 query" in report and "ratio to the trivial query" in report
     generated = [line for line in report.splitlines() if line.startswith("[20 instances]") and "(" in line]
     assert len(generated) == 4 and all("PROVED" in line for line in generated)
