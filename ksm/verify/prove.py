@@ -342,6 +342,8 @@ class _Proof:
                 return self.result(PROVED, result.how.replace("counterexample", "witness"), result.counterexample)
             if result.status == PROVED:
                 return self.result(REFUTED, "unreachable: " + result.how)
+            # (an unreachability proof is a proof too: `result` already ran the
+            # untracked-SID guard and would be UNKNOWN if it had failed)
         return result
 
     def confirmed_reach(self, cex: Counterexample, how: str) -> Result:
