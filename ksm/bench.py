@@ -190,6 +190,16 @@ class DecideBench:
         return "\n".join(f"{name:<{width}}  {value:>10.3f}  {unit}" for name, value, unit in self.rows)
 
 
+def _write_classes(root: Path, n: int) -> None:
+    """``n`` classes ``gen.C{i}``, each serving ``api : gen.Api`` (Get with a key, and Ping)."""
+    (root / "einit" / "src").mkdir(parents=True, exist_ok=True)
+    res = root / "resources"
+    res.mkdir(exist_ok=True)
+    (res / "Api.idl").write_text("package gen.Api\ninterface {\n    Get(in UInt32 key, out UInt32 value);\n    Ping();\n}\n")
+    for i in range(n):
+        (res / f"C{i}.edl").write_text(f"task class gen.C{i}\nendpoints {{\n    api : gen.Api\n}}\n")
+
+
 def _allowlist_solution(root: Path, bindings: int) -> list[tuple[str, str, str, str]]:
     """A solution whose policy is an allowlist of `bindings` (src, dst, endpoint, method) grants.
 
@@ -200,12 +210,7 @@ def _allowlist_solution(root: Path, bindings: int) -> list[tuple[str, str, str, 
     import math
 
     n = max(2, math.isqrt(bindings) + 1)
-    (root / "einit" / "src").mkdir(parents=True, exist_ok=True)
-    res = root / "resources"
-    res.mkdir(exist_ok=True)
-    (res / "Api.idl").write_text("package gen.Api\ninterface {\n    Get(in UInt32 key, out UInt32 value);\n    Ping();\n}\n")
-    for i in range(n):
-        (res / f"C{i}.edl").write_text(f"task class gen.C{i}\nendpoints {{\n    api : gen.Api\n}}\n")
+    _write_classes(root, n)
     lines = ["use nk.base._", "use nk.basic._", "use EDL kl.core.Core", "use EDL Einit",
              *[f"use EDL gen.C{i}" for i in range(n)], "execute: kl.core.Execute", "execute { grant () }"]
     allow = []
@@ -357,12 +362,7 @@ def _prove_solution(root: Path, instances: int) -> str:
     stateless ``never``, one ``always``, one state invariant.
     """
     k = max(3, instances // 10)
-    (root / "einit" / "src").mkdir(parents=True, exist_ok=True)
-    res = root / "resources"
-    res.mkdir(exist_ok=True)
-    (res / "Api.idl").write_text("package gen.Api\ninterface {\n    Get(in UInt32 key, out UInt32 value);\n    Ping();\n}\n")
-    for i in range(k):
-        (res / f"C{i}.edl").write_text(f"task class gen.C{i}\nendpoints {{\n    api : gen.Api\n}}\n")
+    _write_classes(root, k)
     lines = ["use nk.base._", "use nk.basic._", "use nk.flow._", "use EDL kl.core.Core", "use EDL Einit",
              *[f"use EDL gen.C{i}" for i in range(k)], "execute: kl.core.Execute",
              'policy object mode : Flow {\n type State = "idle" | "busy" | "halted"\n'

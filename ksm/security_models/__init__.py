@@ -22,7 +22,6 @@ The decision engine talks to a model only through :class:`SecurityModel`:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple, Any, ClassVar, Protocol
 from collections.abc import Mapping, Sequence
@@ -145,3 +144,17 @@ class SidMap:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({dict(sorted(self._entries.items()))!r})"
+
+
+class TablePool(SidMap):
+    """A SidMap whose contexts are tables drawn from a pool (HashSet, StaticMap)."""
+
+    __slots__ = ()
+    tables = SidMap.entries_by_sid
+    table = SidMap.get
+    with_table = SidMap.with_entry
+
+    @property
+    def used(self) -> int:
+        """Number of tables of the pool currently bound to a SID."""
+        return len(self)

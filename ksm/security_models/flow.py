@@ -232,13 +232,6 @@ class FlowSymbolic:
         n = len(self.cfg.states)
         return terms, z3.And([z3.And(t >= -1, t < n) for t in terms]) if terms else TRUE
 
-    def read(self, state: tuple, model: z3.ModelRef) -> dict[int, str | None]:
-        out = {}
-        for s, t in zip(self.sids, state):
-            i = model.eval(t, model_completion=True).as_long()
-            out[s] = self.cfg.states[i] if i >= 0 else None
-        return out
-
     # -- helpers
     def _current(self, state: tuple, sid: z3.ArithRef) -> z3.ArithRef:
         self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.known]))

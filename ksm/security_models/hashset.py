@@ -71,7 +71,7 @@ import z3
 
 from policy_lang.solution import PolicyObjectDef
 
-from . import ModelError, SidMap, RuleResult, choose_by_equality, require_sid
+from . import ModelError, RuleResult, TablePool, choose_by_equality, require_sid
 
 #: SIDs ``>= SID_LIMIT`` are outside the permissible range (``None``: no bound).
 SID_LIMIT: int | None = None
@@ -137,18 +137,10 @@ def parse_config(obj: PolicyObjectDef) -> HashSetConfig:
 
 
 # ----------------------------------------------------------------------- state
-class HashSetState(SidMap):
+class HashSetState(TablePool):
     """Immutable state of one HashSet object: ``sid -> frozenset`` of frozen entries."""
 
     __slots__ = ()
-    tables = SidMap.entries_by_sid
-    table = SidMap.get
-    with_table = SidMap.with_entry
-
-    @property
-    def used(self) -> int:
-        """Number of tables of the pool currently bound to a SID."""
-        return len(self)
 
     def entries(self, sid: int) -> list:
         """The values in ``sid``'s table, thawed (for display); [] when unbound."""
@@ -306,14 +298,6 @@ class HashSetSymbolic:
         used = z3.Sum([z3.If(out[3 * i], 1, 0) for i in range(len(self.sids))]) if self.sids else z3.IntVal(0)
         wf.append(used <= self.cfg.pool_size)
         return tuple(out), z3.And(wf)
-
-    def read(self, state: tuple, model: z3.ModelRef) -> dict[int, str | None]:
-        out = {}
-        for i, s in enumerate(self.sids):
-            bound = z3.is_true(model.eval(state[3 * i], model_completion=True))
-            n = model.eval(state[3 * i + 1], model_completion=True).as_long()
-            out[s] = f"{n} entries" if bound else None
-        return out
 
     # -- helpers
     def _slot(self, state: tuple, sid: z3.ArithRef):

@@ -117,7 +117,7 @@ except ImportError:                     # Python 3.10
 from . import ModelError
 from .base import StatelessModel, describe
 from .symbolic import NotEncoded, text_from_z3, z3_max_char, z3_text_value  # noqa: F401 (re-exported)
-from policy_lang.regex_dialect import PatternError, translate
+from policy_lang.regex_dialect import translate
 from policy_lang.regex_dialect import pattern_problem as dialect_problem
 
 #: ``True`` (default): the whole text must match the pattern; ``False``: search.

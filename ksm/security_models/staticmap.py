@@ -61,7 +61,7 @@ from collections.abc import Mapping, Sequence
 
 from policy_lang.solution import PolicyObjectDef
 
-from . import ModelError, SidMap, RuleResult, choose_by_equality, require_sid
+from . import ModelError, RuleResult, TablePool, choose_by_equality, require_sid
 
 #: SIDs ``>= SID_LIMIT`` are outside the permissible range (``None``: no bound).
 SID_LIMIT: int | None = None
@@ -129,18 +129,10 @@ class StaticMapTable:
     working: tuple[int, ...]
 
 
-class StaticMapState(SidMap):
+class StaticMapState(TablePool):
     """Immutable state of one StaticMap object: ``sid -> StaticMapTable``."""
 
     __slots__ = ()
-    tables = SidMap.entries_by_sid
-    table = SidMap.get
-    with_table = SidMap.with_entry
-
-    @property
-    def used(self) -> int:
-        """Number of tables of the pool currently bound to a SID."""
-        return len(self)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{sid}: base={t.base} working={t.working}" for sid, t in sorted(self.tables.items()))

@@ -36,7 +36,6 @@ from ..events import Event
 from ..security_models.symbolic import Fresh, NotEncoded, z3_text_value
 from .message import SymbolicMessage, _Node
 from .program import Encoder
-from .prove import _Instance
 from .universe import EventKey, Universe
 
 
@@ -71,6 +70,7 @@ class _Checker:
         self._cache: dict = {}
         self._before: dict = {}
         self._lifted: dict | None = None
+        self._selector = Encoder(self.universe, Fresh("b."))    # only asked which bindings apply
 
     # -------------------------------------------------------------- one event
     def encoding(self, key: EventKey, src: int, dst: int | None, module: SecurityModule):
@@ -153,7 +153,7 @@ class _Checker:
     # -------------------------------------------------------------- events
     def messages(self, key: EventKey, count: int, module: SecurityModule, src, dst) -> list[dict]:
         params = key.params
-        bindings = Encoder(self.universe, Fresh("b.")).bindings_for(key)
+        bindings = self._selector.bindings_for(key)
         if not bindings:                    # default deny: one boundary message is enough
             return [{p.name: _boundary(p.type, self.rng, self.literals, 0) for p in params}]
         literals = sorted(_int_literals(bindings))
@@ -200,19 +200,11 @@ def crosscheck(solution: Solution, events: int = 200, seed: int = 0, walk: int =
             src = src_p.sid
             dst = dst_p.sid if dst_p is not None and key.kind != "security" else None
             for message in ch.messages(key, per_key, module, src, dst):
-                ev = _event_for(key, src_p, dst_p, message)
+                ev = key.event(src_p, dst_p, message)
                 ch.check(key, ev, src, dst, module, report)
         if round_ < walk:
             _random_walk(ch, module, keys, steps=10)
     return report
-
-
-def _event_for(key: EventKey, src, dst, message: dict) -> Event:
-    name = (lambda p: p.task if p.task else p.sid)
-    if key.kind == "security":
-        return Event.security(name(src), key.method, message)
-    ctor = {"request": Event.request, "response": Event.response, "error": Event.error}[key.kind]
-    return ctor(name(src), name(dst), key.endpoint, key.method, message)
 
 
 def _random_walk(ch: _Checker, module: SecurityModule, keys: list[EventKey], steps: int) -> None:
@@ -222,7 +214,7 @@ def _random_walk(ch: _Checker, module: SecurityModule, keys: list[EventKey], ste
         src, dst = key.pairs[ch.rng.randrange(len(key.pairs))]
         d = dst.sid if dst is not None and key.kind != "security" else None
         for message in ch.guided(key, module, src.sid, d)[:1]:
-            module.decide(_event_for(key, src, dst, message))
+            module.decide(key.event(src, dst, message))
         ch._cache.clear()        # the state may have changed
         ch._lifted = None
 

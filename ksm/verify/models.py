@@ -39,9 +39,6 @@ class _NoState:
     def fresh(self, fresh: Fresh) -> tuple[tuple, z3.BoolRef]:
         return (), TRUE
 
-    def read(self, state: tuple, model: z3.ModelRef) -> dict:
-        return {}
-
 
 class Stateless(_NoState):
     """A stateless model: rules and expressions over symbolic arguments."""

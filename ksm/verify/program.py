@@ -115,10 +115,6 @@ class Encoder:
         names = set(self.stateful)
         return any(_objects_in(b.body) & names for b in self.bindings_for(key))
 
-    def writes_state(self, key: EventKey) -> bool:
-        names = set(self.stateful)
-        return any(_rule_objects(b.body) & names for b in self.bindings_for(key))
-
     # ------------------------------------------------------------------ events
     def encode(self, key: EventKey, message: Sym, src_sid, dst_sid, state: State) -> Outcome:
         walk = _Walk(self, Env(message, src_sid, dst_sid, dict(state), self.task_sids))

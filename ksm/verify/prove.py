@@ -42,7 +42,7 @@ from ..expressions import EvalContext, ExprCompiler
 from ..security_models.symbolic import TRUE, Fresh, NotEncoded, allof, anyof
 from .message import SymbolicMessage, plainest_model
 from .program import Encoder, expression_objects, _objects_in, _rule_objects
-from .universe import EventKey, Proc, Universe
+from .universe import EventKey, Universe
 
 PROVED, REFUTED, UNKNOWN = "PROVED", "REFUTED", "UNKNOWN"
 
@@ -161,15 +161,7 @@ class _Instance:
         d = model.eval(self.dst, model_completion=True).as_long() if self.dst is not None else None
         src, dst = next(((a, b) for a, b in self.key.pairs
                          if a.sid == s and (b is None or d is None or b.sid == d)), self.key.pairs[0])
-        msg = self.message.concrete(model)
-        k = self.key
-        name = (lambda p: p.task if p.task else p.sid)
-        if k.kind == "execute":
-            return Event.execute(k.exec_target, src=name(src))
-        if k.kind == "security":
-            return Event.security(name(src), k.method, msg)
-        ctor = {"request": Event.request, "response": Event.response, "error": Event.error}[k.kind]
-        return ctor(name(src), name(dst), k.endpoint, k.method, msg)
+        return self.key.event(src, dst, self.message.concrete(model))
 
 
 def plainest(solver: z3.Solver, insts: list) -> z3.ModelRef:
@@ -194,6 +186,7 @@ class _Proof:
         self.abstract = False
         self.related: list = []
         self.escapes: list = []       # events that would reach a model context of an untracked SID
+        self._unknown = ""            # why Z3 gave up on a start-up check, if it did
 
     # ------------------------------------------------------------ helpers
     def escaping(self) -> bool:
@@ -227,10 +220,6 @@ class _Proof:
             set(pat.dst.tasks) if pat.dst is not None else None,
             pat.endpoint, pat.interface, pat.method if pat.kind != "execute" else None)
         return [(k, list(k.pairs)) for k in keys if k.pairs]
-
-    def solution_class(self, task: str) -> str:
-        inst = self.universe.solution.instance(task)
-        return inst.cls if inst is not None else task
 
     # ------------------------------------------------------------ entry
     def run(self) -> Result:
@@ -280,7 +269,7 @@ class _Proof:
         found = self.check_at(self.enc.initial_state(), keys)
         if found is not None:
             return found
-        if found is None and self._unknown:
+        if self._unknown:
             return self.result(UNKNOWN, self._unknown)
         if not reads_state:
             return self.result(PROVED, f"single-step ({_keys(keys)}; no state involved)")
@@ -293,8 +282,6 @@ class _Proof:
         if r == z3.unsat:
             return self.result(PROVED, f"single-step in every state ({_keys(keys)})")
         return self.reachability(lambda st: self.bad_event(st, keys))
-
-    _unknown = ""
 
     def check_at(self, state: dict, keys) -> Result | None:
         parts, insts, _ = self.bad_event(state, keys)

@@ -34,6 +34,11 @@ class Proc:
     def name(self) -> str:
         return self.task or f"sid {self.sid}"
 
+    @property
+    def ref(self) -> str | int:
+        """How an event names this process: its task, or its SID when it has none."""
+        return self.task if self.task else self.sid
+
 
 @dataclass(frozen=True)
 class EventKey:
@@ -56,6 +61,15 @@ class EventKey:
     @property
     def params(self) -> tuple:
         return message_params(self.method_def, self.kind) if self.method_def is not None else ()
+
+    def event(self, src: Proc, dst: Proc | None, message: dict) -> Event:
+        """The concrete event of this key between two of its processes."""
+        if self.kind == "execute":
+            return Event.execute(self.exec_target, src=src.ref)
+        if self.kind == "security":
+            return Event.security(src.ref, self.method, message)
+        ctor = {"request": Event.request, "response": Event.response, "error": Event.error}[self.kind]
+        return ctor(src.ref, dst.ref, self.endpoint, self.method, message)
 
     def describe(self) -> str:
         parts = [self.kind, f"src={self.src_cls}"]
@@ -97,12 +111,6 @@ class Universe:
     def sids(self) -> tuple[int, ...]:
         """Every SID a model context can belong to: started processes plus the next one."""
         return tuple(p.sid for p in self.procs) + (self.fresh_sid,)
-
-    def proc(self, task: str) -> Proc | None:
-        for p in self.procs:
-            if p.task == task:
-                return p
-        return None
 
     def boot_events(self) -> list[Event]:
         return [d.event for d in self.boot if d.granted]
