@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from policy_lang import model_library as ml
-from policy_lang.solution import PolicyObjectDef, Solution
+from policy_lang.solution import Solution
 from policy_lang.syntax import ast
 
 from .security_models import ModelError

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy_lang.solution import KERNEL_CLASS, Solution, TestBlockDef, TestCaseDef, message_params
+from policy_lang.solution import KERNEL_CLASS, Solution, TestCaseDef, message_params
 
 from .engine import Options, SecurityModule
 from .events import Decision, Event

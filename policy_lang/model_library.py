@@ -14,7 +14,7 @@ the signature is marked ``confirmed=False``; the docs say so in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 

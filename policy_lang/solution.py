@@ -14,7 +14,7 @@ adds is recorded beside them: which object and model method each call names
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Union
 

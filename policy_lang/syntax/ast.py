@@ -9,7 +9,7 @@ user wrote.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Union
 
 from ..source import SourceText

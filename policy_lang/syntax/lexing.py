@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import lark
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer, Token
 
 from ..diagnostics import Diagnostics, define_code
@@ -292,7 +292,7 @@ def parse_tokens(
                 f"unexpected {tok.value!r}" + (f" in {what}" if what else "") + f"; expected {listed}",
                 source.span(tok.start_pos, tok.start_pos + len(tok.value)),
             )
-    except UnexpectedEOF as exc:
+    except UnexpectedEOF:
         pos = _end_position(tokens, source)
         diags.add(SYN_UNEXPECTED_EOF, f"{what or 'declaration'} ends too early", source.span(pos))
     except UnexpectedInput as exc:  # pragma: no cover - other lark input errors
