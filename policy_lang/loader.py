@@ -207,7 +207,15 @@ class Workspace:
         for base in scan_roots:
             if not base.is_dir():
                 continue
-            for dirpath, dirnames, filenames in os.walk(base):
+            # Symbolic links are followed (solutions share resources folders that
+            # way); each real folder is walked once, so a link cycle ends.
+            seen_dirs: set[str] = set()
+            for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen_dirs:
+                    dirnames[:] = []
+                    continue
+                seen_dirs.add(real)
                 dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
                 for fn in sorted(filenames):
                     ext = os.path.splitext(fn)[1]

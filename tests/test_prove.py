@@ -69,18 +69,43 @@ def islands(tmp_path_factory):
 
 
 # ------------------------------------------------------------ the bundled examples
-@pytest.mark.parametrize("model", [m for m in MODEL_DIRS if list(m.rglob("*.props"))], ids=lambda m: m.name)
-def test_example_properties_are_proved(model):
+#: The deliberately flawed examples and the properties their flaws break.
+FLAWED = {"smart_lock_flawed": {"netagent_never_reaches_keystore", "crypto_reads_only_signing_keys",
+                                "reset_only_when_jammed", "keystore_errors_are_negative"}}
+
+
+def _prove_example(model: Path):
     from policy_lang import LoadOptions, load
     from policy_lang.props import find_property_files, load_properties
 
     sol = load(model, LoadOptions(defines=read_defines(model)))
     prover = Prover(sol)
-    results = [prover.prove(p) for f in find_property_files(sol)
-               for p in load_properties(sol, f).properties if p.kind != "never_flow"]
+    return sol, [prover.prove(p) for f in find_property_files(sol)
+                 for p in load_properties(sol, f).properties if p.kind != "never_flow"]
+
+
+@pytest.mark.parametrize("model", [m for m in MODEL_DIRS if list(m.rglob("*.props")) and m.name not in FLAWED],
+                         ids=lambda m: m.name)
+def test_example_properties_are_proved(model):
+    sol, results = _prove_example(model)
     assert results and all(r.status == PROVED for r in results), [(r.name, r.status, r.how) for r in results]
     for r in results:
         if r.counterexample is not None:       # reachable-state witnesses
+            replay(sol, r)
+
+
+def test_every_example_has_properties():
+    assert all(list(m.rglob("*.props")) for m in MODEL_DIRS), [m.name for m in MODEL_DIRS]
+
+
+@pytest.mark.parametrize("name", sorted(FLAWED))
+def test_flawed_example_is_refuted_exactly_where_it_is_flawed(name):
+    sol, results = _prove_example(ROOT / "models" / name)
+    refuted = {r.name for r in results if r.status == REFUTED}
+    assert refuted == FLAWED[name], [(r.name, r.status, r.how) for r in results]
+    assert all(r.status == PROVED for r in results if r.name not in refuted)
+    for r in results:
+        if r.counterexample is not None:
             replay(sol, r)
 
 
@@ -174,16 +199,44 @@ def test_a_disagreeing_counterexample_fails_loudly(islands, monkeypatch):
         prove(islands, "property a: never request src=client dst=server method=Open where message.code >= 150\n")
 
 
-def test_abstracted_models_never_refute_on_their_own(tmp_path):
-    # StaticMap is abstracted: its rules may grant or deny.  The decision function
-    # denies here (no table bound), so the candidate counterexample is not confirmed.
-    policy = ("use nk.staticmap._\npolicy object m : StaticMap {\n type Value = UInt16\n"
-              " config = { keys : { \"k\" : 1 }, pool_size : 1 }\n}\n"
-              "request dst=kl.core.Core { grant () }\n"
-              "request src=door.Client, dst=door.Server, method=Close { m.set { sid : dst_sid, key : \"k\", value : 2 } }\n")
-    sol = door_solution(tmp_path, policy)
-    (r,) = prove(sol, "property a: never request src=client dst=server method=Close\n")
-    assert r.status == UNKNOWN and "abstracted" in r.how
+SETTINGS = """use nk.staticmap._
+policy object m : StaticMap {
+    type Value = UInt32
+    config = { keys : { "k" : 1, "other" : 0 }, pool_size : 1 }
+}
+execute src=Einit, dst=door.Server { m.init { sid : dst_sid } }
+request dst=kl.core.Core { grant () }
+request src=door.Client, dst=door.Server, method=Close { m.set { sid : dst_sid, key : "k", value : 2 } }
+request src=door.Client, dst=door.Server, method=Open { assert (m.get { sid : dst_sid, key : "k" } == 1) }
+"""
+
+
+def test_staticmap_working_copy_is_invisible_until_commit(tmp_path):
+    """Without a binding that commits, the base copy keeps its default: proved for
+    every reachable state, although ``set`` changes the working copy."""
+    sol = door_solution(tmp_path, SETTINGS)
+    (r,) = prove(sol, "property a: always request src=client dst=server method=Open\n")
+    assert r.status == PROVED, r.how
+
+
+def test_staticmap_commit_makes_the_change_visible(tmp_path):
+    sol = door_solution(tmp_path, SETTINGS + "request src=door.Client, dst=door.Server, method=Put "
+                                              "{ m.commit { sid : dst_sid } }\n")
+    (r,) = prove(sol, "property a: always request src=client dst=server method=Open\n")
+    assert r.status == REFUTED
+    assert [s.event.method for s in r.counterexample.steps if s.event.kind == "request"] == ["Close", "Put", "Open"]
+    replay(sol, r)
+
+
+def test_staticmap_state_property(tmp_path):
+    """``set`` is only granted on a bound table: the working copy of an unbound SID is
+    never written, and a set with an unknown key is denied."""
+    sol = door_solution(tmp_path, SETTINGS)
+    ok, bad = prove(sol, 'property a: never request src=client dst=server method=Close where false\n'
+                         'property b: never request src=client dst=server method=Close\n')
+    assert ok.status == PROVED
+    assert bad.status == REFUTED
+    replay(sol, bad)
 
 
 # ------------------------------------------------------------ CLI and formats

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from ksm.security_models import ModelError, arith, base, boolean, pred, struct
 from ksm.security_models.flow import FlowModel, FlowState, FlowSymbolic
 from ksm.security_models.hashset import HashSetModel, HashSetState, HashSetSymbolic
-from ksm.security_models.symbolic import concrete, lift
+from ksm.security_models.staticmap import StaticMapModel, StaticMapState, StaticMapSymbolic
+from ksm.security_models.symbolic import Fresh, NotEncoded, concrete, lift
 
 SETTINGS = settings(max_examples=150, deadline=None)
 ENVELOPE = st.integers(-(2 ** 64), 2 ** 65)
@@ -216,3 +217,55 @@ def test_calls_on_an_untracked_sid_are_flagged_not_silently_modelled():
     sym.escapes.clear()
     sym.rule(sym.lift(FlowState()), "init", lift({"sid": 2}))
     assert z3.is_false(z3.simplify(z3.Or(sym.escapes)))
+
+
+SM_OBJ = SimpleNamespace(name="settings", model="StaticMap", types={},
+                         config={"keys": {"volume": 5, "mode": 0}, "pool_size": 2})
+sm_calls = st.tuples(st.sampled_from(["init", "fini", "set", "commit", "rollback", "get", "get_uncommited"]),
+                     st.sampled_from([1, 2, 3, -1]), st.sampled_from(["volume", "mode", "colour"]),
+                     st.integers(-3, 9))
+
+
+@settings(max_examples=100, deadline=None)
+@given(calls=st.lists(sm_calls, max_size=10))
+def test_staticmap_encoding_follows_the_concrete_model(calls):
+    concrete_model, sym = StaticMapModel(), StaticMapSymbolic(SM_OBJ, SIDS)
+    state = StaticMapState()
+    for method, sid, key, value in calls:
+        arg = {"sid": sid, "key": key, "value": value}
+        sym_state = sym.lift(state)
+        if method in ("get", "get_uncommited"):
+            want = run_concrete(lambda a: concrete_model.expression(SM_OBJ, state, method, a), arg)
+            got, err = sym.expression(sym_state, method, lift(arg))
+            assert ((None, True) if z3.is_true(z3.simplify(err))
+                    else (z3.simplify(got.z).as_long(), False)) == want
+            continue
+        try:
+            res = concrete_model.rule(SM_OBJ, state, method, arg)
+        except ModelError:
+            res = None
+        granted, new, err = sym.rule(sym_state, method, lift(arg))
+        if res is None:
+            assert z3.is_true(z3.simplify(err))
+            continue
+        assert z3.is_false(z3.simplify(err)) and z3.is_true(z3.simplify(granted)) == res.granted
+        if res.granted:
+            state = res.state
+            assert [z3.simplify(t) for t in new] == [z3.simplify(t) for t in sym.lift(state)]
+
+
+def test_staticmap_malformed_arguments_run_incorrectly_and_byte_keys_are_not_encoded():
+    sym = StaticMapSymbolic(SM_OBJ, SIDS)
+    state = sym.lift(StaticMapState())
+    assert z3.is_true(z3.simplify(sym.rule(state, "set", lift({"sid": 1, "key": "mode", "value": "x"}))[2]))
+    assert z3.is_true(z3.simplify(sym.expression(state, "get", lift({"sid": 1}))[1]))
+    with pytest.raises(NotEncoded):
+        sym.expression(state, "get", lift({"sid": 1, "key": [109]}))
+
+
+def test_staticmap_any_state_respects_the_pool_size():
+    sym = StaticMapSymbolic(SM_OBJ, SIDS)
+    terms, wf = sym.fresh(Fresh("t."))
+    s = z3.Solver()
+    s.add(wf, *[terms[i * sym.width] for i in range(len(SIDS))])   # all three bound: pool is 2
+    assert s.check() == z3.unsat

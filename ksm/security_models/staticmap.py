@@ -224,3 +224,122 @@ class StaticMapModel:
 
     def choose(self, obj: PolicyObjectDef, state: StaticMapState, method: str, arg: Any, cases: Sequence[Any]) -> int | None:
         return choose_by_equality(self.expression(obj, state, method, arg), cases)
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+# Keys are fixed by the configuration, so a table is a tuple of Z3 integers per copy,
+# not an array: per tracked SID the state holds (bound, base_0..base_n-1,
+# working_0..working_n-1).  A symbolic key selects a slot by an If-chain over the
+# configured key texts.  Keys given as a list of bytes are not encoded (NotEncoded):
+# matching their UTF-8 decoding against texts has no exact Z3 counterpart here.
+import z3  # noqa: E402
+
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SNum, Sym, anyof, symbolic_sid, z3_text_value  # noqa: E402
+
+
+class StaticMapSymbolic:
+    """The StaticMap model over symbolic state (see the comment above)."""
+
+    stateful = True
+    abstract = False
+
+    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None):
+        self.obj, self.cfg, self.sids = obj, parse_config(obj), sids
+        self.known = known if known is not None else sids   # SIDs that exist (others: escapes)
+        self.width = 1 + 2 * len(self.cfg.keys)              # terms per tracked SID
+        self.escapes: list = []       # conditions under which a call reaches an untracked SID
+        if SID_LIMIT is not None:
+            raise NotEncoded("StaticMap with a SID limit")
+
+    # -- state: (bound, base..., working...) per SID, flattened
+    def lift(self, concrete: StaticMapState) -> tuple:
+        out: list = []
+        for s in self.sids:
+            table = concrete.table(s)
+            base, working = (table.base, table.working) if table is not None else (self.cfg.defaults,) * 2
+            out += [z3.BoolVal(table is not None), *map(z3.IntVal, base), *map(z3.IntVal, working)]
+        return tuple(out)
+
+    def fresh(self, fresh: Fresh) -> tuple[tuple, z3.BoolRef]:
+        out: list = []
+        for s in self.sids:
+            out.append(fresh.bool(f"{self.obj.name}[{s}].bound"))
+            out += [fresh.int(f"{self.obj.name}[{s}].base.{k}") for k in self.cfg.keys]
+            out += [fresh.int(f"{self.obj.name}[{s}].working.{k}") for k in self.cfg.keys]
+        return tuple(out), self._used(out) <= self.cfg.pool_size
+
+    # -- helpers
+    def _used(self, state) -> z3.ArithRef:
+        return z3.Sum([z3.If(state[i * self.width], 1, 0) for i in range(len(self.sids))]) \
+            if self.sids else z3.IntVal(0)
+
+    def _slot(self, state: tuple, sid: z3.ArithRef) -> list:
+        """The terms of ``sid``'s table (all False/0 for a SID that has none)."""
+        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.known]))
+        out: list = [FALSE] + [z3.IntVal(0)] * (self.width - 1)
+        for i, s in enumerate(self.sids):
+            out = [z3.If(sid == s, t, o) for t, o in zip(state[i * self.width:(i + 1) * self.width], out)]
+        return out
+
+    def _write(self, state: tuple, sid: z3.ArithRef, slot: list) -> tuple:
+        out = list(state)
+        for i, s in enumerate(self.sids):
+            for j, t in enumerate(slot):
+                out[i * self.width + j] = z3.If(sid == s, t, state[i * self.width + j])
+        return tuple(out)
+
+    def _key(self, arg: Sym) -> tuple[z3.ArithRef, z3.BoolRef]:
+        """Index of the argument's key among the configured keys (-1: none) and the
+        "runs incorrectly" condition of a key that is no key at all."""
+        key = arg.fields.get("key") if arg.kind == "record" else None
+        if key is None or key.kind not in ("text", "list"):
+            return z3.IntVal(-1), TRUE
+        if key.kind == "list":
+            raise NotEncoded(f"StaticMap {self.obj.name}: a key given as a list of bytes")
+        index: z3.ArithRef = z3.IntVal(-1)
+        for i, name in reversed(list(enumerate(self.cfg.keys))):
+            index = z3.If(key.z == z3_text_value(name), i, index)
+        return index, FALSE
+
+    @staticmethod
+    def _pick(terms: list, index: z3.ArithRef) -> z3.ArithRef:
+        out: z3.ArithRef = z3.IntVal(0)
+        for i, t in enumerate(terms):
+            out = z3.If(index == i, t, out)
+        return out
+
+    # -- rules and expressions: (granted, new state, runs incorrectly)
+    def rule(self, state: tuple, method: str, arg: Sym):
+        if method not in RULES:
+            return FALSE, state, TRUE
+        sid, err = symbolic_sid(arg)
+        n = len(self.cfg.keys)
+        slot = self._slot(state, sid)
+        bound, base, working = slot[0], slot[1:1 + n], slot[1 + n:]
+        if method == "init":
+            defaults = [z3.IntVal(v) for v in self.cfg.defaults]
+            granted = z3.And(z3.Not(bound), self._used(state) < self.cfg.pool_size)
+            return granted, self._write(state, sid, [TRUE, *defaults, *defaults]), err
+        if method == "fini":
+            return bound, self._write(state, sid, [FALSE, *base, *working]), err
+        if method == "commit":
+            return bound, self._write(state, sid, [bound, *working, *working]), err
+        if method == "rollback":
+            return bound, self._write(state, sid, [bound, *base, *base]), err
+        index, bad_key = self._key(arg)
+        value = arg.fields.get("value") if arg.kind == "record" else None
+        if value is None or value.kind != "number":
+            return FALSE, state, TRUE
+        written = [z3.If(index == i, value.z, w) for i, w in enumerate(working)]
+        granted = z3.And(bound, index >= 0)
+        return granted, self._write(state, sid, [bound, *base, *written]), anyof([err, bad_key])
+
+    def expression(self, state: tuple, method: str, arg: Sym):
+        if method not in EXPRESSIONS:
+            return SNum(z3.IntVal(0)), TRUE
+        sid, err = symbolic_sid(arg)
+        index, bad_key = self._key(arg)
+        n = len(self.cfg.keys)
+        slot = self._slot(state, sid)
+        copy = slot[1:1 + n] if method == "get" else slot[1 + n:]
+        return SNum(self._pick(copy, index)), anyof([err, bad_key, z3.Not(slot[0]), index < 0])

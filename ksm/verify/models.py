@@ -22,6 +22,7 @@ from policy_lang.solution import PolicyObjectDef
 from ..security_models import arith, base, boolean, pred, regex, struct
 from ..security_models.flow import FlowSymbolic
 from ..security_models.hashset import HashSetSymbolic
+from ..security_models.staticmap import StaticMapSymbolic
 from ..security_models.symbolic import FALSE, TRUE, Fresh, NotEncoded, SBool, SNum, SText, Sym
 
 _EXPRESSIONS = {
@@ -135,6 +136,8 @@ def symbolic_model(obj: PolicyObjectDef, sids: tuple[int, ...], fresh: Fresh, tr
         return FlowSymbolic(obj, tracked if tracked is not None else sids, sids)
     if obj.model == "HashSet":
         return HashSetSymbolic(obj, tracked if tracked is not None else sids, sids)
-    if obj.model in ("StaticMap", "Mic"):
+    if obj.model == "StaticMap":
+        return StaticMapSymbolic(obj, tracked if tracked is not None else sids, sids)
+    if obj.model == "Mic":
         return Abstracted(obj, fresh)
     return Stateless(obj)

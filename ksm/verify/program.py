@@ -61,6 +61,10 @@ class Env:
     sids: dict                                  # task -> SID, for SidOf
 
 
+#: Rules that give a SID a context, per model (default: ``init``).
+_CREATING = {"Mic": ("create", "execute")}
+
+
 class Encoder:
     """Encodes events of one solution; one per proof (it owns the fresh names)."""
 
@@ -77,13 +81,14 @@ class Encoder:
     def _tracked(self, name: str) -> tuple[int, ...]:
         """SIDs whose context of object ``name`` can exist after start-up.
 
-        A context is created only by ``init``; if no binding but ``execute`` ones
-        calls it, the SIDs with a context right after start-up (plus the next SID, for
+        A context is created only by ``init`` (Mic: ``create``, ``execute``); if no
+        binding but ``execute`` ones calls it, the SIDs with a context right after start-up (plus the next SID, for
         execute events) are all there can be, and every other SID provably has none.
         Keeping the encoded state that small is what makes large solutions tractable.
         """
         u = self.universe
-        creates = any(st.object == name and st.method == "init"
+        making = _CREATING.get(self.solution.objects[name].model, ("init",))
+        creates = any(st.object == name and st.method in making
                       for b in self.solution.bindings if b.event != "execute"
                       for st in _calls(b.body) if isinstance(st, CallDef))
         initial = u.initial_states.get(name)

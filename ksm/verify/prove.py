@@ -24,7 +24,7 @@ Only relevant state is encoded: the objects the property reads, closed under the
 objects read or written by any event that writes one of them (cone of influence).
 Processes started after boot are not part of the transition relation: their
 contexts could only be created by events the model does not unroll (documented in
-docs/proofs.md).
+docs/proving.md).
 """
 from __future__ import annotations
 
