@@ -353,7 +353,7 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     for d in r.disagreements:
         print("DISAGREE " + d.describe())
     print(f"{r.events} events over {r.keys} event keys and {args.walk + 1} state(s): {r.agreed} agreed, "
-          f"{len(r.disagreements)} disagreed, {r.skipped} not comparable (abstracted models)")
+          f"{len(r.disagreements)} disagreed, {r.skipped} not comparable (the encoding over-approximates them)")
     return EXIT_OK if not r.disagreements else EXIT_INTERNAL
 
 

@@ -211,6 +211,7 @@ class FlowSymbolic:
     """The Flow model over symbolic state (see the comment above)."""
 
     stateful = True
+    read_only_rules = ("allow",)     # never change the state (the prover's cone of influence)
     abstract = False
 
     def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None):

@@ -109,6 +109,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from collections.abc import Iterable, Mapping, Sequence
 
+import z3
+
 from policy_lang.solution import PolicyObjectDef
 
 from . import ModelError, SidMap, RuleResult, require_sid
@@ -492,3 +494,416 @@ class MicModel:
             if label == level if self.query_level_match == "equal" else lat.leq(label, level):
                 return i
         return None
+
+
+# ---- symbolic (Z3) encoding -----------------------------------------------------------
+# State: per tracked SID, 4 + 2n terms (n = number of configured categories, 0 for a
+# list configuration), in this order:
+#   has, deg, cat_1..cat_n, r_is_level, rdeg, rcat_1..rcat_n
+# ``has``: the SID has a context; ``deg``/``cat_i``: its level (index into the degrees,
+# membership of each configured category); ``r_is_level``: ``level_r`` is None (a
+# resource labelled by ``create``: its receive floor is its level); ``rdeg``/``rcat_i``:
+# ``level_r`` otherwise.  Terms that mean nothing (all of a SID without a context,
+# levelR of a resource) are kept at 0/False, so equal states have equal terms (the
+# k-induction's simple-path constraint compares states term by term).  Tracked SIDs are
+# the ones whose context can exist in the modelled runs; a SID outside them has none.
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, Sym, allof, anyof, symbolic_sid, z3_text_value  # noqa: E402
+
+#: Keyword default of :class:`MicSymbolic`: read the module option when the encoding is built.
+_MODULE_SETTING: Any = object()
+
+
+@dataclass(frozen=True)
+class _SymLevel:
+    """A level as Z3 terms: degree index and one Boolean per configured category."""
+
+    deg: z3.ArithRef
+    cats: tuple
+
+
+@dataclass(frozen=True)
+class _SymContext:
+    """One SID's context as Z3 terms (see the layout comment above)."""
+
+    has: z3.BoolRef
+    level: _SymLevel
+    r_is_level: z3.BoolRef
+    level_r: _SymLevel
+
+    @property
+    def receive_floor(self) -> _SymLevel:
+        return _ite_level(self.r_is_level, self.level, self.level_r)
+
+
+def _ite_level(c: z3.BoolRef, a: _SymLevel, b: _SymLevel) -> _SymLevel:
+    return _SymLevel(z3.If(c, a.deg, b.deg), tuple(z3.If(c, x, y) for x, y in zip(a.cats, b.cats)))
+
+
+def _leq(a: _SymLevel, b: _SymLevel) -> z3.BoolRef:
+    """``a <= b`` (:meth:`MicLattice.leq`)."""
+    return allof([a.deg <= b.deg] + [z3.Implies(x, y) for x, y in zip(a.cats, b.cats)])
+
+
+def _equal(a: _SymLevel, b: _SymLevel) -> z3.BoolRef:
+    return allof([a.deg == b.deg] + [x == y for x, y in zip(a.cats, b.cats)])
+
+
+def _exceeds(a: _SymLevel, b: _SymLevel) -> z3.BoolRef:
+    """``a > b`` strictly (:meth:`MicLattice.exceeds`)."""
+    return z3.And(_leq(b, a), z3.Not(_equal(a, b)))
+
+
+def _not_above(a: _SymLevel, b: _SymLevel, deny_incomparable: bool) -> z3.BoolRef:
+    """What :meth:`MicModel._not_above` lets through for one context.
+
+    With incomparable levels denied, "neither exceeds nor incomparable" is ``a <= b``.
+    """
+    return _leq(a, b) if deny_incomparable else z3.Not(_exceeds(a, b))
+
+
+def _meet(levels: list[_SymLevel]) -> _SymLevel:
+    deg = levels[0].deg
+    for lv in levels[1:]:
+        deg = z3.If(lv.deg < deg, lv.deg, deg)
+    cats = tuple(allof(list(cs)) for cs in zip(*(lv.cats for lv in levels)))
+    return _SymLevel(deg, cats)
+
+
+class MicSymbolic:
+    """The Mic model over symbolic state (see the comment above).
+
+    The keyword options are those of :class:`MicModel`; one left out takes the module
+    option as it is when the encoding is built.  A SID limit is not encoded.
+    """
+
+    stateful = True
+    read_only_rules = ("call", "invoke", "read", "write")     # never change the state (the prover's cone of influence)
+    abstract = False
+
+    def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None, *,
+                 sid_limit: int | None = _MODULE_SETTING, allow_relabel: bool = _MODULE_SETTING,
+                 create_unit_level: str = _MODULE_SETTING, upgrade_deny_incomparable: bool = _MODULE_SETTING,
+                 query_level_match: str = _MODULE_SETTING) -> None:
+        def setting(given: Any, default: Any) -> Any:
+            return default if given is _MODULE_SETTING else given
+
+        self.obj = obj
+        self.lat = parse_config(obj)
+        self.sids = sids              # SIDs whose context is encoded
+        self.known = known if known is not None else sids   # SIDs that exist (others: escapes)
+        self.escapes: list = []       # conditions under which a call reaches an untracked SID
+        self.overgrants: list = []    # conditions under which a grant may be spurious (see _context)
+        self.allow_relabel = setting(allow_relabel, ALLOW_RELABEL)
+        self.create_unit_level = setting(create_unit_level, CREATE_UNIT_LEVEL)
+        self.upgrade_deny_incomparable = setting(upgrade_deny_incomparable, UPGRADE_DENY_INCOMPARABLE)
+        self.query_level_match = setting(query_level_match, QUERY_LEVEL_MATCH)
+        if self.create_unit_level not in ("meet", "source"):
+            raise ValueError("create_unit_level must be 'meet' or 'source'")
+        if self.query_level_match not in ("equal", "at_least"):
+            raise ValueError("query_level_match must be 'equal' or 'at_least'")
+        if setting(sid_limit, SID_LIMIT) is not None:
+            raise NotEncoded("Mic with a SID limit")
+        self.width = 4 + 2 * len(self.lat.categories)       # terms per tracked SID
+
+    # -- constants
+    def _text(self, name: str) -> z3.SeqRef:
+        try:
+            return z3_text_value(name)
+        except ValueError as exc:
+            raise NotEncoded(f"Mic {self.obj.name}: {exc}") from None
+
+    def _zero(self) -> _SymLevel:
+        return _SymLevel(z3.IntVal(0), (FALSE,) * len(self.lat.categories))
+
+    def _const_level(self, level: MicLevel | None) -> _SymLevel:
+        if level is None:
+            return self._zero()
+        return _SymLevel(z3.IntVal(level.degree), tuple(z3.BoolVal(c in level.categories) for c in self.lat.categories))
+
+    # -- state: flat tuple, ``width`` terms per tracked SID
+    def _pack(self, ctx: _SymContext) -> list:
+        return [ctx.has, ctx.level.deg, *ctx.level.cats, ctx.r_is_level, ctx.level_r.deg, *ctx.level_r.cats]
+
+    def _unpack(self, terms: list) -> _SymContext:
+        n = len(self.lat.categories)
+        return _SymContext(terms[0], _SymLevel(terms[1], tuple(terms[2:2 + n])),
+                           terms[2 + n], _SymLevel(terms[3 + n], tuple(terms[4 + n:4 + 2 * n])))
+
+    def _none(self) -> _SymContext:
+        return _SymContext(FALSE, self._zero(), FALSE, self._zero())
+
+    def lift(self, concrete: MicState) -> tuple:
+        out: list = []
+        for s in self.sids:
+            ctx = concrete.context(s) if concrete is not None else None
+            if ctx is None:
+                out += self._pack(self._none())
+            else:
+                out += self._pack(_SymContext(TRUE, self._const_level(ctx.level), z3.BoolVal(ctx.level_r is None),
+                                              self._const_level(ctx.level_r)))
+        return tuple(out)
+
+    def fresh(self, fresh: Fresh) -> tuple[tuple, z3.BoolRef]:
+        """Any state, constrained by what holds in every reachable one.
+
+        Degrees are in range; meaningless terms are 0/False; a subject's levelR is
+        ``<=`` its level (``execute`` checks it and ``upgrade`` only raises the level).
+        """
+        name, cats, top = self.obj.name, self.lat.categories, len(self.lat.degrees)
+        out: list = []
+        wf: list = []
+        for s in self.sids:
+            has = fresh.bool(f"{name}[{s}].has")
+            level = _SymLevel(fresh.int(f"{name}[{s}].deg"), tuple(fresh.bool(f"{name}[{s}].{c}") for c in cats))
+            r_is_level = fresh.bool(f"{name}[{s}].r_is_level")
+            level_r = _SymLevel(fresh.int(f"{name}[{s}].rdeg"), tuple(fresh.bool(f"{name}[{s}].r.{c}") for c in cats))
+            ctx = _SymContext(has, level, r_is_level, level_r)
+            out += self._pack(ctx)
+            zero = self._zero()
+            wf.append(z3.If(has,
+                            z3.And(level.deg >= 0, level.deg < top,
+                                   z3.If(r_is_level, _equal(level_r, zero),
+                                         z3.And(level_r.deg >= 0, _leq(level_r, level)))),
+                            z3.And(_equal(level, zero), z3.Not(r_is_level), _equal(level_r, zero))))
+        return tuple(out), allof(wf)
+
+    # -- helpers
+    def _context(self, state: tuple, sid: z3.ArithRef, labelling: bool = False) -> _SymContext:
+        """The context of a symbolic SID (none for a SID that is not tracked).
+
+        ``labelling``: the lookup of the *target* of ``create``/``execute``.  There, an
+        untracked SID seen as unlabelled can only make the encoding grant a relabel
+        the decision function denies, and the write lands outside the tracked state;
+        contexts of distinct SIDs are independent (no pool), so that over-approximates
+        the transitions and stays sound for proofs of states and of "never granted".
+        It is not an escape but an *over-grant*, noted in ``overgrants``: the prover
+        treats it as an escape where a spurious grant would hide a violation (the
+        event an ``always`` property is about), and a counterexample that relies on
+        it and that the decision function rejects becomes UNKNOWN, not a bug.
+        """
+        outside = z3.And(sid >= 0, *[sid != s for s in self.known])
+        if not labelling:
+            self.escapes.append(outside)
+        elif not self.allow_relabel and not z3.is_false(z3.simplify(outside)):
+            self.overgrants.append(outside)
+        w = self.width
+        if z3.is_int_value(sid):
+            v = sid.as_long()
+            if v in self.sids:
+                i = self.sids.index(v)
+                return self._unpack(list(state[i * w:(i + 1) * w]))
+            return self._none()
+        terms = self._pack(self._none())
+        for i, s in enumerate(self.sids):
+            terms = [z3.If(sid == s, t, d) for t, d in zip(state[i * w:(i + 1) * w], terms)]
+        return self._unpack(terms)
+
+    def _set(self, state: tuple, sid: z3.ArithRef, ctx: _SymContext) -> tuple:
+        new, w = self._pack(ctx), self.width
+        out = list(state)
+        if z3.is_int_value(sid):
+            v = sid.as_long()
+            if v in self.sids:
+                i = self.sids.index(v)
+                out[i * w:(i + 1) * w] = new
+            return tuple(out)
+        for i, s in enumerate(self.sids):
+            hit = sid == s
+            for k in range(w):
+                out[i * w + k] = z3.If(hit, new[k], state[i * w + k])
+        return tuple(out)
+
+    @staticmethod
+    def _record(arg: Sym) -> dict | None:
+        """The fields of a record argument (None: not a record, which runs incorrectly)."""
+        if arg.kind != "record":
+            return None
+        if arg.present is not None:
+            raise NotEncoded("Mic argument given as a union value")
+        return arg.fields
+
+    @staticmethod
+    def _given(fields: dict, key: str) -> Sym | None:
+        """A field that ``arg.get(key)`` would not read as None (absent or ``()``)."""
+        v = fields.get(key)
+        return None if v is None or v.kind == "unit" else v
+
+    def _sids(self, arg: Sym, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+        """SID fields like :meth:`MicModel._sids`: ``({key: sid term or None}, malformed)``."""
+        out: dict = {}
+        errs: list = []
+        for key in required:
+            out[key], e = symbolic_sid(arg, key)
+            errs.append(e)
+        for key in optional:
+            if self._given(arg.fields, key) is None:
+                out[key] = None
+            else:
+                out[key], e = symbolic_sid(arg, key)
+                errs.append(e)
+        return out, anyof(errs)
+
+    def _degree(self, text: z3.SeqRef) -> tuple[z3.ArithRef, z3.BoolRef]:
+        """Index of a degree name (0 when it is none), and "it is none"."""
+        names = [self._text(d) for d in self.lat.degrees]
+        deg: z3.ArithRef = z3.IntVal(0)
+        for i in reversed(range(len(names))):
+            deg = z3.If(text == names[i], i, deg)
+        return deg, z3.Not(anyof([text == n for n in names]))
+
+    def _categories(self, value: Sym) -> tuple[tuple, z3.BoolRef]:
+        """Category membership from a ``categories`` field, and "not a list of known categories"."""
+        if value.kind != "list":
+            return (FALSE,) * len(self.lat.categories), TRUE
+        names = [self._text(c) for c in self.lat.categories]
+        cats = tuple(anyof([z3.And(j < value.length, x.z == n) for j, x in enumerate(value.items) if x.kind == "text"])
+                     for n in names)
+        bad = anyof([z3.And(j < value.length, z3.Not(anyof([x.z == n for n in names])) if x.kind == "text" else TRUE)
+                     for j, x in enumerate(value.items)])
+        return cats, bad
+
+    def _level(self, value: Sym) -> tuple[_SymLevel, z3.BoolRef]:
+        """A level argument like :meth:`MicLattice.parse`: (level, "parse raises ModelError")."""
+        zero = self._zero()
+        if value.kind == "text":
+            deg, bad = self._degree(value.z)
+            return _SymLevel(deg, zero.cats), bad
+        if value.kind != "record":
+            return zero, TRUE
+        if value.present is not None:
+            raise NotEncoded("Mic level given as a union value")
+        if set(value.fields) - {"degree", "categories"}:
+            return zero, TRUE
+        d = self._given(value.fields, "degree")
+        if d is None:
+            deg, bad_d = z3.IntVal(0), FALSE
+        elif d.kind == "text":
+            deg, bad_d = self._degree(d.z)
+        else:
+            return zero, TRUE
+        c = self._given(value.fields, "categories")
+        cats, bad_c = (zero.cats, FALSE) if c is None else self._categories(c)
+        return _SymLevel(deg, cats), anyof([bad_d, bad_c])
+
+    # -- rules: (granted, state written if granted, runs incorrectly)
+    def rule(self, state: tuple, method: str, arg: Sym):
+        """Like :meth:`MicModel.rule`.  Malformed arguments are ModelErrors raised before
+        any check of the state there, so the error condition never reads the state."""
+        if method not in RULES or self._record(arg) is None:
+            return FALSE, state, TRUE
+        return getattr(self, f"_rule_{method}")(state, arg)
+
+    def _rule_create(self, state: tuple, arg: Sym):
+        sids, err = self._sids(arg, ("source", "target", "driver"), ("container",))
+        raw = self._given(arg.fields, "level")
+        level, bad = (None, FALSE) if raw is None else self._level(raw)
+        ctxs = {k: self._context(state, sids[k]) for k in ("source", "driver", "container") if sids[k] is not None}
+        target = self._context(state, sids["target"], labelling=True)
+        if level is None:
+            level = (_meet([c.level for c in ctxs.values()]) if self.create_unit_level == "meet"
+                     else ctxs["source"].level)
+        conds = [c.has for c in ctxs.values()] + [_leq(level, c.level) for c in ctxs.values()]
+        if not self.allow_relabel:
+            conds.append(z3.Not(target.has))
+        new = self._set(state, sids["target"], _SymContext(TRUE, level, TRUE, self._zero()))
+        return allof(conds), new, anyof([err, bad])
+
+    def _rule_execute(self, state: tuple, arg: Sym):
+        sids, err = self._sids(arg, ("target",), ("image",))
+        raw, raw_r = self._given(arg.fields, "level"), self._given(arg.fields, "levelR")
+        if sids["image"] is None and raw is None:
+            return FALSE, state, TRUE
+        level, bad = (None, FALSE) if raw is None else self._level(raw)
+        level_r, bad_r = (None, FALSE) if raw_r is None else self._level(raw_r)
+        conds: list = []
+        if sids["image"] is not None:
+            image = self._context(state, sids["image"])
+            conds.append(image.has)
+            if level is None:
+                level = image.level
+            else:
+                conds.append(_leq(level, image.level))
+        assert level is not None
+        if level_r is None:
+            level_r = level
+        else:
+            conds.append(_leq(level_r, level))
+        target = self._context(state, sids["target"], labelling=True)
+        if not self.allow_relabel:
+            conds.append(z3.Not(target.has))
+        new = self._set(state, sids["target"], _SymContext(TRUE, level, FALSE, level_r))
+        return allof(conds), new, anyof([err, bad, bad_r])
+
+    def _rule_upgrade(self, state: tuple, arg: Sym):
+        sids, err = self._sids(arg, ("source", "target", "driver"), ("container",))
+        raw = self._given(arg.fields, "level")
+        if raw is None:
+            return FALSE, state, TRUE
+        level, bad = self._level(raw)
+        target = self._context(state, sids["target"])
+        ctxs = {k: self._context(state, sids[k]) for k in ("source", "driver", "container") if sids[k] is not None}
+        deny_inc = self.upgrade_deny_incomparable
+        conds = [target.has] + [c.has for c in ctxs.values()] + [_exceeds(level, target.level)]
+        conds += [_not_above(level, c.level, deny_inc) for c in ctxs.values()]
+        conds.append(_not_above(target.level, ctxs["source"].level, deny_inc))
+        new = self._set(state, sids["target"], _SymContext(TRUE, level, target.r_is_level, target.level_r))
+        return allof(conds), new, anyof([err, bad])
+
+    def _flow_pair(self, state: tuple, arg: Sym):
+        sids, err = self._sids(arg, ("source", "target"))
+        return self._context(state, sids["source"]), self._context(state, sids["target"]), err
+
+    def _receive(self, state: tuple, arg: Sym):
+        """call / read: data flows target -> source."""
+        src, tgt, err = self._flow_pair(state, arg)
+        ok = z3.Or(_leq(src.level, tgt.level), _leq(src.receive_floor, tgt.level))
+        return z3.And(src.has, tgt.has, ok), state, err
+
+    def _send(self, state: tuple, arg: Sym):
+        """invoke / write: data flows source -> target."""
+        src, tgt, err = self._flow_pair(state, arg)
+        return z3.And(src.has, tgt.has, _leq(tgt.level, src.level)), state, err
+
+    _rule_call = _rule_read = _receive
+    _rule_invoke = _rule_write = _send
+
+    # -- query_level
+    def _query(self, state: tuple, arg: Sym) -> tuple[_SymLevel, z3.BoolRef]:
+        self._record(arg)
+        sid, err = symbolic_sid(arg, "source")
+        ctx = self._context(state, sid)
+        return ctx.level, anyof([err, z3.Not(ctx.has)])
+
+    def expression(self, state: tuple, method: str, arg: Sym):
+        """``query_level`` of a list configuration: the level's name.
+
+        For a degrees/categories configuration the value is a record whose list of
+        categories has a length that depends on the state; it is not encoded (``choice``
+        on it is, by :meth:`choose`)."""
+        if method not in EXPRESSIONS:
+            return SText(z3.StringVal("")), TRUE
+        if not self.lat.linear:
+            raise NotEncoded("Mic query_level value of a degrees/categories object")
+        level, err = self._query(state, arg)
+        name: z3.SeqRef = z3.StringVal("")
+        for i, d in enumerate(self.lat.degrees):
+            name = z3.If(level.deg == i, self._text(d), name)
+        return SText(name), err
+
+    def choose(self, state: tuple, method: str, arg: Sym, cases: list) -> tuple[list, z3.BoolRef]:
+        """Per arm: its label, read as a level, matches the queried level.
+
+        The engine takes the first arm whose condition holds, as :meth:`MicModel.choose`
+        does; a label that is no level of the object (and ``_``) never matches."""
+        if method not in EXPRESSIONS:
+            return [FALSE for _ in cases], TRUE
+        level, err = self._query(state, arg)
+        conds: list = []
+        for case in cases:
+            label = None if case is None else self.lat.try_parse(case)
+            if label is None:
+                conds.append(FALSE)
+                continue
+            lv = self._const_level(label)
+            conds.append(_equal(lv, level) if self.query_level_match == "equal" else _leq(lv, level))
+        return conds, err

@@ -4,12 +4,10 @@ The encodings themselves live in the model modules (``ksm/security_models/*``),
 beside the concrete semantics they mirror; this table only picks one per object.
 Stateless models are adapted to the common shape (their state is the empty tuple).
 
-Models without an exact encoding (StaticMap, Mic) are **abstracted**: their rules
-grant or deny nondeterministically and their expressions return any value of the
-declared kind.  That over-approximates what the policy can grant and which states
-are reachable, so a proof that goes through remains a proof; a counterexample that
-relies on the abstraction is replayed through the decision function, and if the
-replay disagrees the property is UNKNOWN, never REFUTED.
+Every model has an exact encoding.  An encoding may still declare itself an
+over-approximation (``abstract = True``): the prover then reports a counterexample
+the decision function rejects as UNKNOWN rather than as a bug.  What an encoding
+cannot express exactly raises :class:`NotEncoded`, and the property is UNKNOWN.
 """
 from __future__ import annotations
 
@@ -22,8 +20,9 @@ from policy_lang.solution import PolicyObjectDef
 from ..security_models import arith, base, boolean, pred, regex, struct
 from ..security_models.flow import FlowSymbolic
 from ..security_models.hashset import HashSetSymbolic
+from ..security_models.mic import MicSymbolic
 from ..security_models.staticmap import StaticMapSymbolic
-from ..security_models.symbolic import FALSE, TRUE, Fresh, NotEncoded, SBool, SNum, SText, Sym
+from ..security_models.symbolic import FALSE, TRUE, Fresh, NotEncoded, SBool, Sym
 
 _EXPRESSIONS = {
     "Pred": pred.symbolic_expression, "Bool": boolean.symbolic_expression,
@@ -97,35 +96,6 @@ def _regex_expression(method: str, arg: Sym):
         return SBool(FALSE), TRUE              # a pattern the dialect refuses runs incorrectly
 
 
-class Abstracted(_NoState):
-    """A stateful model without an exact encoding: any verdict, any value (see above)."""
-
-    stateful = True
-    abstract = True
-
-    def __init__(self, obj: PolicyObjectDef, fresh: Fresh):
-        self.obj, self.fresh_names = obj, fresh
-
-    def rule(self, state: tuple, method: str, arg: Sym):
-        return self.fresh_names.bool(f"{self.obj.name}.{method}"), state, FALSE
-
-    def expression(self, state: tuple, method: str, arg: Sym):
-        kind = _RETURNS.get((self.obj.model, method))
-        if kind == "bool":
-            return SBool(self.fresh_names.bool(f"{self.obj.name}.{method}")), FALSE
-        if kind == "text":
-            return SText(self.fresh_names.text(f"{self.obj.name}.{method}")), FALSE
-        if kind == "number":
-            return SNum(self.fresh_names.int(f"{self.obj.name}.{method}")), FALSE
-        raise NotEncoded(f"{self.obj.model} expression {method}")
-
-    def choose(self, state, method, arg, cases):
-        return None
-
-
-_RETURNS = {("Mic", "query_level"): "number"}
-
-
 def symbolic_model(obj: PolicyObjectDef, sids: tuple[int, ...], fresh: Fresh, tracked: tuple[int, ...] | None = None):
     """The symbolic encoding standing for ``obj`` (exact where one exists).
 
@@ -139,5 +109,5 @@ def symbolic_model(obj: PolicyObjectDef, sids: tuple[int, ...], fresh: Fresh, tr
     if obj.model == "StaticMap":
         return StaticMapSymbolic(obj, tracked if tracked is not None else sids, sids)
     if obj.model == "Mic":
-        return Abstracted(obj, fresh)
+        return MicSymbolic(obj, tracked if tracked is not None else sids, sids)
     return Stateless(obj)

@@ -48,6 +48,7 @@ class Outcome:
     spans: list = field(default_factory=list)      # spans of the calls that can run
     abstract: bool = False                          # an abstracted model took part
     escape: z3.BoolRef = FALSE                      # a stateful call reaches a SID not started at boot
+    overgrant: z3.BoolRef = FALSE                   # the grant may be spurious (an over-approximation)
 
 
 @dataclass
@@ -98,8 +99,13 @@ class Encoder:
         return tuple(s for s in u.sids if s in have) + (u.fresh_sid,)
 
     @property
+    def read_only_rules(self) -> dict[str, tuple[str, ...]]:
+        """Per object, the rules that never change its state (see each model module)."""
+        return {n: getattr(i, "read_only_rules", ()) for n, i in self.impls.items()}
+
+    @property
     def stateful(self) -> list[str]:
-        return [n for n, i in self.impls.items() if i.stateful and not i.abstract]
+        return [n for n, i in self.impls.items() if i.stateful]
 
     def initial_state(self) -> State:
         return {n: i.lift(self.universe.initial_states.get(n)) for n, i in self.impls.items()}
@@ -127,7 +133,8 @@ class Encoder:
             walk.spans.append(b.span)
             walk.body(b.body, TRUE, key)
         granted = z3.And(anyof(walk.ran), z3.Not(anyof(walk.denied)))
-        return Outcome(granted, walk.env.state, walk.spans, walk.abstract, anyof(walk.escapes))
+        return Outcome(granted, walk.env.state, walk.spans, walk.abstract, anyof(walk.escapes),
+                       anyof(walk.overgrants))
 
     def condition(self, e: Any, message: Sym | None, src_sid, dst_sid, state: State) -> tuple[z3.BoolRef, z3.BoolRef]:
         """A property's condition: (value, runs incorrectly); it must be a Boolean."""
@@ -147,14 +154,21 @@ class _Walk:
         self.denied: list = []
         self.spans: list = []
         self.escapes: list = []
+        self.overgrants: list = []
         self.abstract = False
 
     def _escapes(self, impl, pc: z3.BoolRef) -> None:
-        """Collect the untracked-SID conditions an encoding noted, under the path condition."""
+        """Collect the untracked-SID conditions an encoding noted, under the path condition
+        (and its possible spurious grants, see ``MicSymbolic._context``)."""
         found = getattr(impl, "escapes", None)
         if found:
             self.escapes.append(z3.And(pc, anyof(found)))
             found.clear()
+        over = getattr(impl, "overgrants", None)
+        if over:
+            self.overgrants.append(z3.And(pc, anyof(over)))
+            self.abstract = True
+            over.clear()
 
     # ------------------------------------------------------------ statements
     def body(self, stmts, pc: z3.BoolRef, key: EventKey) -> None:
@@ -174,10 +188,10 @@ class _Walk:
             self.denied.append(z3.And(pc, err))
             return
         impl = self.enc.impls[c.object]
-        self.abstract |= getattr(impl, "abstract", False)
         arg, e1 = self.expr(c.arg)
         old = self.env.state[c.object]
         granted, new, e2 = impl.rule(old, c.method, arg)
+        self.abstract |= getattr(impl, "abstract", False)      # an encoding may say so per call
         self._escapes(impl, pc)
         err = anyof([e1, e2])
         self.ran.append(pc)
@@ -306,8 +320,8 @@ class _Walk:
         if target is None:
             return SUnit(), TRUE
         name, impl = target
-        self.abstract |= getattr(impl, "abstract", False)
         v, e2 = impl.expression(self.env.state[name], e.method.text, arg)
+        self.abstract |= getattr(impl, "abstract", False)
         self._escapes(impl, TRUE)      # expressions have no path condition here: over-approximate
         return v, anyof([e1, e2])
 
@@ -340,8 +354,13 @@ def _objects_in(stmts) -> set[str]:
     return out
 
 
-def _rule_objects(stmts) -> set[str]:
-    return {st.object for st in _calls(stmts) if isinstance(st, CallDef) and st.kind == "rule"}
+def _rule_objects(stmts, read_only: dict | None = None) -> set[str]:
+    """Objects whose rules the statements call; ``read_only`` (object -> rule names
+    that never change state, e.g. Flow ``allow``, Mic ``call``) leaves those out, so
+    only the objects the statements may write remain."""
+    read_only = read_only or {}
+    return {st.object for st in _calls(stmts) if isinstance(st, CallDef) and st.kind == "rule"
+            and st.method not in read_only.get(st.object, ())}
 
 
 def _expr_objects(e) -> set[str]:

@@ -252,6 +252,8 @@ class _Proof:
                 c, err = self.enc.condition(self.prop.condition, inst.message.value, inst.src, inst.dst, state)
                 cond = z3.And(c, z3.Not(err))
                 escape = anyof([escape, self.enc.last_escape])
+            if not never:             # a spurious grant would hide the denial `always` looks for
+                escape = anyof([escape, out.overgrant])
             self.escapes.append(z3.And(inst.pairs, inst.message.wellformed(), escape))
             verdict = out.granted if never else z3.Not(out.granted)
             parts.append(z3.And(inst.pairs, inst.message.wellformed(), cond, verdict))
@@ -338,28 +340,31 @@ class _Proof:
         return self.result(PROVED, how, cex)
 
     # ------------------------------------------------------------ reachability
-    def cone(self, bad_objects: set[str]) -> tuple[list[str], list[tuple[EventKey, list]]]:
+    def cone(self, bad_objects: set[str], close: bool = True) -> tuple[list[str], list[tuple[EventKey, list]]]:
         """Relevant stateful objects and the events that can change them.
 
         Only bindings that write a relevant object are looked at, and only the keys
         their selectors can select are enumerated (execute keys are left out: later
-        process starts are not modelled, see the module docstring).
+        process starts are not modelled, see the module docstring).  ``close``: add
+        the objects those events read, until nothing changes (the exact cone);
+        without it the caller havocs what they read (see :meth:`reachability`).
         """
         stateful = set(self.enc.stateful)
         relevant = bad_objects & stateful
         bindings = [b for b in self.universe.solution.bindings if b.event != "execute"]
-        changed = True
+        read_only = self.enc.read_only_rules
+        changed = close
         while changed:
             changed = False
             for b in bindings:
-                if _rule_objects(b.body) & relevant:
+                if _rule_objects(b.body, read_only) & relevant:
                     touched = _objects_in(b.body) & stateful
                     if not touched <= relevant:
                         relevant |= touched
                         changed = True
         writers: dict = {}
         for b in bindings:
-            if not _rule_objects(b.body) & relevant:
+            if not _rule_objects(b.body, read_only) & relevant:
                 continue
             sel = b.selectors
             for k in self.universe.matching((b.event,), endpoint=sel.endpoint, interface=sel.interface,
@@ -382,6 +387,24 @@ class _Proof:
         if not writers:
             return self.result(PROVED, "no event changes the state it depends on: holds in every reachable state "
                                "(single-step from start-up)")
+        if self.opts.use_chc:
+            # Localisation first: keep only the objects the property reads and let
+            # every other object the writers consult take any value at each step.
+            # That over-approximates the transitions, so a proof holds; the smaller
+            # state is often what lets Spacer find the invariant at all.
+            # Single objects are tried first: an invariant over one object is the
+            # common case and Spacer settles such small systems quickly either way.
+            core, _ = self.cone(read, close=False)
+            init = self.enc.initial_state()
+            size = {n: sum(10 if z3.is_array(t) else 1 for t in init[n]) for n in core}
+            tries = [[n] for n in sorted(core, key=size.get)] if len(core) > 1 else []
+            tries += [core] if len(core) < len(relevant) else []
+            for keep in tries:
+                _, keep_writers = self.cone(set(keep), close=False)
+                havoc = [n for n in relevant if n not in keep]
+                if keep_writers and _System(self, keep, keep_writers, havoc).chc(bad) == PROVED:
+                    return self.result(PROVED, f"inductive invariant (Z3 Spacer/CHC) over {', '.join(keep)}; "
+                                       f"{', '.join(havoc)} taken as arbitrary")
         system = _System(self, relevant, writers)
         quick = min(2, self.opts.depth)
         for depth in range(0, quick + 1):          # short traces first: cheap and common
@@ -473,8 +496,9 @@ class _ConditionCompiler(ExprCompiler):
 class _System:
     """The relevant state and the events that change it, for CHC, BMC and k-induction."""
 
-    def __init__(self, proof: _Proof, relevant: list[str], writers: list):
+    def __init__(self, proof: _Proof, relevant: list[str], writers: list, havoc: list[str] = ()):
         self.proof, self.relevant, self.writers = proof, relevant, writers
+        self.havoc = list(havoc)      # objects read by the writers but not tracked: any value each step
         self.enc = proof.enc
 
     def restrict(self, full: dict, part: dict) -> dict:
@@ -488,9 +512,15 @@ class _System:
     def step(self, state: dict, tag: str):
         """(next state, per-writer instance/granted, selector) for one transition."""
         sel = z3.Int(f"{tag}.sel")
+        constraints = [z3.And(sel >= -1, sel < len(self.writers))]
+        if self.havoc:
+            state = dict(state)
+            fresh = Fresh(f"{tag}.any.")
+            for n in self.havoc:
+                state[n], wf = self.enc.impls[n].fresh(fresh)
+                constraints.append(wf)
         nxt = dict(state)
         choices = []
-        constraints = [z3.And(sel >= -1, sel < len(self.writers))]
         for j, (key, pairs) in enumerate(self.writers):
             inst = self.proof.instance(key, pairs)
             out = self.enc.encode(key, inst.message.value, inst.src, inst.dst, state)
@@ -569,6 +599,11 @@ class _System:
         terms = self.flat(cur)
         if not terms:
             return UNKNOWN
+        seen = dict(cur)              # what the violation reads: havocked objects take any value
+        anything = []
+        for n in self.havoc:
+            seen[n], wf = self.enc.impls[n].fresh(Fresh("h.bad."))
+            anything.append(wf)
         sorts = [t.sort() for t in terms]
         inv = z3.Function(f"Inv_{id(self)}", *sorts, z3.BoolSort())
         fp = z3.Fixedpoint()
@@ -576,7 +611,8 @@ class _System:
         fp.set("timeout", self.proof.opts.timeout_ms)
         fp.register_relation(inv)
         nxt, _, _, cons = self.step(cur, "h.t")
-        bad_f, _, _ = self.bad_formula(bad, cur)
+        bad_f, _, _ = self.bad_formula(bad, seen)
+        bad_f = z3.And(bad_f, *anything)
         free = set()
         for f in [cons, bad_f] + self.flat(nxt) + terms:
             free |= _constants(f)
