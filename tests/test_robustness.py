@@ -5,7 +5,6 @@ KSM_FUZZ_EXAMPLES=2000 pytest tests/test_robustness.py runs a deeper search.
 import os
 import shutil
 
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
