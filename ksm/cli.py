@@ -76,16 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
     prove = sub.add_parser("prove", help="prove the properties in *.props files, or show counterexamples")
-    add_solution_args(prove)
-    prove.add_argument("--props", action="append", default=[], metavar="FILE",
-                       help="property file (repeatable; default: every *.props under the solution folder)")
-    prove.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    prove.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
-    prove.add_argument("--timeout", type=int, default=10_000, metavar="MS", help="per Z3 query (default 10000)")
-    prove.add_argument("--depth", type=int, default=8, metavar="K", help="k-induction / BMC bound (default 8)")
-    prove.add_argument("--no-chc", action="store_true", help="skip Z3's Horn-clause engine (Spacer)")
-    prove.add_argument("--only", action="append", default=[], metavar="NAME", help="prove only these properties")
-    prove.add_argument("-v", "--verbose", action="store_true", help="show every property's text")
+    _prove_args(prove, add_solution_args)
+    flows = sub.add_parser("flows", help="check the `never flow` properties on the channel graph")
+    _prove_args(flows, add_solution_args)
+    flows.set_defaults(flows_only=True)
     diff = sub.add_parser("diff", help="events one version of a policy grants and the other does not")
     diff.add_argument("old", help="the old solution folder or top-level .psl")
     diff.add_argument("new", help="the new solution folder or top-level .psl")
@@ -245,6 +239,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _prove_args(p: argparse.ArgumentParser, add_solution_args) -> None:
+    """Arguments shared by ``ksm prove`` and ``ksm flows``."""
+    add_solution_args(p)
+    p.add_argument("--props", action="append", default=[], metavar="FILE",
+                   help="property file (repeatable; default: every *.props under the solution folder)")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    p.add_argument("--timeout", type=int, default=10_000, metavar="MS", help="per Z3 query (default 10000)")
+    p.add_argument("--depth", type=int, default=8, metavar="K", help="k-induction / BMC bound (default 8)")
+    p.add_argument("--no-chc", action="store_true", help="skip Z3's Horn-clause engine (Spacer)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME", help="only these properties")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every property's text")
+    p.add_argument("--dynamic", choices=("none", "declared", "policy"), default="declared",
+                   help="run-time channels in the flow analysis: none, the `channel` lines of the property "
+                        "files (default), or every pair whose requests the policy could grant")
+
+
 def _property_files(args: argparse.Namespace, sol: Solution):
     """Load the property files; None (after printing diagnostics) when one has errors."""
     from policy_lang.props import find_property_files, load_properties
@@ -277,12 +288,11 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if files is None:
         return EXIT_ERRORS
     props = [p for f in files for p in f.properties if not args.only or p.name in args.only]
+    if getattr(args, "flows_only", False):
+        props = [p for p in props if p.kind == "never_flow"]
     flows = [p for p in props if p.kind == "never_flow"]
     props = [p for p in props if p.kind != "never_flow"]
-    if flows:
-        print(f"ksm: {len(flows)} `never flow` propert{'y is' if len(flows) == 1 else 'ies are'} not checked by "
-              "`ksm prove` yet (channel-graph analysis): " + ", ".join(p.name for p in flows), file=sys.stderr)
-    if not props:
+    if not props and not flows:
         print("ksm: no properties to prove (write a .props file, see docs/properties.md)", file=sys.stderr)
         return EXIT_ERRORS
     prover = Prover(sol, ProveOptions(timeout_ms=args.timeout, depth=args.depth, use_chc=not args.no_chc))
@@ -293,6 +303,16 @@ def cmd_prove(args: argparse.Namespace) -> int:
             print(f"  {r.status:<8} {r.name}", file=sys.stderr)
     try:
         results = prover.prove_all(props, show)
+        if flows:
+            from ksm.flows.check import FlowChecker
+            from ksm.flows.graph import ChannelGraph
+            from ksm.flows.labels import Labeller
+
+            declared = [c for f in files for c in f.channels]
+            checker = FlowChecker(ChannelGraph(Labeller(prover), args.dynamic, declared))
+            for p in flows:
+                results.append(checker.check(p))
+                show(results[-1])
     except ReplayMismatch as exc:
         print(f"ksm: BUG: the Z3 model and the decision function disagree on a counterexample:\n{exc}\n"
               "Please report it with the solution and property file.", file=sys.stderr)
@@ -383,7 +403,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "decide": cmd_decide, "bench": cmd_bench, "codes": cmd_codes,
-            "prove": cmd_prove, "diff": cmd_diff, "crosscheck": cmd_crosscheck}
+            "prove": cmd_prove, "flows": cmd_prove, "diff": cmd_diff, "crosscheck": cmd_crosscheck}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,10 +40,31 @@ def render_text(results: list[Result], verbose: bool = False) -> str:
                 lines.append(f"           {i}. {step.event.describe()} {msg} -> {step.expect}")
             if not cex.steps:
                 lines.append("           (no message needed: " + (cex.note or "the start-up state") + ")")
+        lines += _flow_lines(r)
     counts = {s: sum(1 for r in results if r.status == s) for s in (PROVED, REFUTED, UNKNOWN)}
     lines.append(f"{len(results)} properties: {counts[PROVED]} proved, {counts[REFUTED]} refuted, "
                  f"{counts[UNKNOWN]} unknown")
     return "\n".join(lines)
+
+
+def _flow_lines(r) -> list[str]:
+    """The witness path or the cut certificate of a ``never flow`` result."""
+    lines = []
+    path = getattr(r, "path", None)
+    if path:
+        lines.append("         flow path (each hop granted by the decision function after start-up):")
+        for i, hop in enumerate(path, 1):
+            last = hop.label.witness.steps[-1].event
+            before = len(hop.label.witness.steps) - 1
+            after = f" (after {before} more message(s))" if before else ""
+            msg = json.dumps(_plain(last.message), sort_keys=True)
+            lines.append(f"           {i}. {hop.describe()} {msg}{after}")
+    cut = getattr(r, "cut", None)
+    if cut:
+        lines.append("         cut (every flow crosses one of these hops, and the policy denies each):")
+        for hop in cut:
+            lines.append(f"           - {hop.describe()}  [{hop.label.how}]")
+    return lines
 
 
 def _plain(v):

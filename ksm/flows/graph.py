@@ -1,0 +1,179 @@
+"""The channel graph of a solution and the data-flow graph derived from it.
+
+Channel graph (a networkx ``MultiDiGraph``): nodes are the process instances running
+after start-up, by task name; one edge per (channel, endpoint, method) from client to
+server, carrying the :class:`~ksm.flows.labels.HopLabel` of its request, response and
+error.  Channels are the static ones of init.yaml, plus run-time ones per
+``dynamic``:
+
+* ``none``      static channels only;
+* ``declared``  also the ``channel A -> B`` lines of the property files (default);
+* ``policy``    also every client/server pair some request of which the policy could
+                grant (the broadest: any channel the programs might open).
+
+The kernel is left out: processes call it, but the toolkit assumes it relays no data
+from one process to another (its IPC transport is what the graph already models).
+
+Data-flow graph (``DiGraph``): an edge u -> v when some granted message moves data
+from u to v: a granted request moves its in-parameters client -> server; a granted
+response (out-parameters) or error (error-parameters) moves data server -> client,
+and only where the request itself can be granted.  Each edge keeps the hops that make
+it and a weight from 1 to 10 (:func:`weight`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from policy_lang.solution import KERNEL_CLASS, message_params
+from policy_lang.types import (
+    ArrayType, BytesType, HandleType, IntType, SequenceType, StringType, StructType, UnionType,
+)
+
+from ..verify.universe import Proc, Universe
+from .labels import DENIED, GRANTED, HopLabel, Labeller
+
+DYNAMIC = ("none", "declared", "policy")
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One kind of message on one channel, with what the policy does with it."""
+
+    kind: str                  # request | response | error
+    client: str
+    server: str
+    endpoint: str | None
+    method: str | None
+    label: HopLabel
+    weight: int
+    channel: str               # init.yaml channel id, "declared" or "policy"
+
+    @property
+    def source(self) -> str:
+        """Where the data comes from."""
+        return self.client if self.kind == "request" else self.server
+
+    @property
+    def target(self) -> str:
+        return self.server if self.kind == "request" else self.client
+
+    def describe(self) -> str:
+        what = ".".join(x for x in (self.endpoint, self.method) if x) or "(any method)"
+        return f"{self.source} -> {self.target}: {self.kind} {what}"
+
+
+# ---------------------------------------------------------------------- weights
+def _bits(t, depth: int = 0) -> int:
+    """Capacity of one value of an IDL type, in bits (bounded by its IDL bounds)."""
+    if depth > 20:
+        return 64
+    if isinstance(t, IntType):
+        return t.bits
+    if isinstance(t, HandleType):
+        return 64
+    if isinstance(t, (StringType, BytesType)):
+        return 8 * t.bound
+    if isinstance(t, SequenceType):
+        return t.bound * _bits(t.element, depth + 1)
+    if isinstance(t, ArrayType):
+        return t.length * _bits(t.element, depth + 1)
+    if isinstance(t, StructType):
+        return sum(_bits(f.type, depth + 1) for f in t.fields)
+    if isinstance(t, UnionType):
+        return max((_bits(f.type, depth + 1) for f in t.fields), default=0) + 8
+    return 64
+
+
+def weight(params) -> int:
+    """How much a message can carry, 1..10.
+
+    1: no parameter - only the fact and timing of the exchange leak; 2: up to 8 bits;
+    4: up to 64 bits; 7: up to 4 KiB; 10: more.  (Coarse on purpose, like SETools'
+    permission-map weights: for ranking paths, not for measuring channels.)
+    """
+    bits = sum(_bits(p.type) for p in params)
+    if bits == 0:
+        return 1
+    if bits <= 8:
+        return 2
+    if bits <= 64:
+        return 4
+    if bits <= 8 * 4096:
+        return 7
+    return 10
+
+
+# ---------------------------------------------------------------------- graphs
+class ChannelGraph:
+    """Channels between process instances, each hop labelled by the prover."""
+
+    def __init__(self, labeller: Labeller, dynamic: str = "declared", declared=()):
+        if dynamic not in DYNAMIC:
+            raise ValueError(f"dynamic must be one of {', '.join(DYNAMIC)}")
+        self.labeller = labeller
+        self.universe: Universe = labeller.universe
+        self.graph = nx.MultiDiGraph()
+        self.hops: list[Hop] = []
+        procs = {p.task: p for p in self.universe.procs if p.task and p.cls != KERNEL_CLASS}
+        self.procs = procs
+        for task, p in procs.items():
+            self.graph.add_node(task, cls=p.cls)
+        pairs: dict[tuple[str, str], str] = {}
+        for ch in self.universe.solution.channels:
+            if ch.client in procs and ch.server in procs:
+                pairs.setdefault((ch.client, ch.server), ch.id)
+        if dynamic != "none":
+            for decl in declared:
+                for c in decl.client.tasks:
+                    for s in decl.server.tasks:
+                        if c in procs and s in procs:
+                            pairs.setdefault((c, s), "declared")
+        if dynamic == "policy":
+            for c in procs:
+                for s in procs:
+                    if c != s and (c, s) not in pairs and self._some_request(procs[c], procs[s]):
+                        pairs[(c, s)] = "policy"
+        for (c, s), channel in sorted(pairs.items()):
+            self._add_channel(procs[c], procs[s], channel)
+
+    def _addresses(self, server: Proc):
+        return [(ep, m, mdef) for cls, ep, _iface, m, mdef in self.universe._addresses() if cls == server.cls]
+
+    def _some_request(self, client: Proc, server: Proc) -> bool:
+        return any(self.labeller.label("request", client, server, ep, m).status != DENIED
+                   for ep, m, _ in self._addresses(server))
+
+    def _add_channel(self, client: Proc, server: Proc, channel: str) -> None:
+        for ep, m, mdef in self._addresses(server):
+            request = self.labeller.label("request", client, server, ep, m)
+            self._hop("request", client, server, ep, m, mdef, request, channel)
+            for kind in ("response", "error"):
+                if request.status == DENIED:
+                    label = HopLabel(DENIED, f"its request is never granted ({request.how})")
+                else:
+                    label = self.labeller.label(kind, server, client, ep, m)
+                self._hop(kind, client, server, ep, m, mdef, label, channel)
+
+    def _hop(self, kind, client: Proc, server: Proc, ep, m, mdef, label: HopLabel, channel: str) -> None:
+        params = message_params(mdef, kind) if mdef is not None else ()
+        hop = Hop(kind, client.task, server.task, ep, m, label, weight(params), channel)
+        self.hops.append(hop)
+        self.graph.add_edge(client.task, server.task, key=(kind, ep, m), hop=hop)
+
+    # ------------------------------------------------------------------ derived
+    def flow_graph(self, statuses=(GRANTED,)) -> nx.DiGraph:
+        """Data flows made by hops whose label is in ``statuses``."""
+        g = nx.DiGraph()
+        g.add_nodes_from(self.graph.nodes(data=True))
+        for hop in self.hops:
+            if hop.label.status not in statuses:
+                continue
+            u, v = hop.source, hop.target
+            if g.has_edge(u, v):
+                g[u][v]["hops"].append(hop)
+                g[u][v]["weight"] = max(g[u][v]["weight"], hop.weight)
+            else:
+                g.add_edge(u, v, hops=[hop], weight=hop.weight)
+        return g
