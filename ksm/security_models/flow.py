@@ -204,7 +204,7 @@ class FlowModel:
 # ``config.states`` or -1 when the SID has no FSM of this object.  Tracked SIDs are
 # the processes started at boot plus the next SID to be handed out; a SID outside
 # them has no FSM (nothing could have created one in the modelled runs).
-from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, Sym, anyof, symbolic_sid, z3_text_value  # noqa: E402
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, SidSlots, Sym, anyof, symbolic_sid, z3_text_value  # noqa: E402
 
 
 class FlowSymbolic:
@@ -212,7 +212,6 @@ class FlowSymbolic:
 
     stateful = True
     read_only_rules = ("allow",)     # never change the state (the prover's cone of influence)
-    abstract = False
 
     def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None):
         self.obj = obj
@@ -220,6 +219,7 @@ class FlowSymbolic:
         self.sids = sids              # SIDs whose context is encoded
         self.known = known if known is not None else sids   # SIDs that exist (others: escapes)
         self.escapes: list = []       # conditions under which a call reaches an untracked SID
+        self.slots = SidSlots(sids, self.known, 1)
         if SID_LIMIT is not None:
             raise NotEncoded("Flow with a SID limit")
 
@@ -235,14 +235,11 @@ class FlowSymbolic:
 
     # -- helpers
     def _current(self, state: tuple, sid: z3.ArithRef) -> z3.ArithRef:
-        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.known]))
-        out: z3.ArithRef = z3.IntVal(-1)
-        for s, t in zip(self.sids, state):
-            out = z3.If(sid == s, t, out)
-        return out
+        self.escapes.append(self.slots.untracked(sid))
+        return self.slots.read(state, sid, [z3.IntVal(-1)])[0]
 
     def _set(self, state: tuple, sid: z3.ArithRef, value: z3.ArithRef) -> tuple:
-        return tuple(z3.If(sid == s, value, t) for s, t in zip(self.sids, state))
+        return self.slots.write(state, sid, [value])
 
     def _index_of(self, text: z3.SeqRef) -> z3.ArithRef:
         out: z3.ArithRef = z3.IntVal(-2)                # -2: not a state of this machine

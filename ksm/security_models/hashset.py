@@ -236,18 +236,18 @@ class HashSetModel:
 # the SID, how many entries it holds, and the entries as a Z3 array from the entry
 # value to Bool.  Entries must be numbers or texts (the kinds the IDL can carry as a
 # scalar); other entry kinds raise NotEncoded.
-from .symbolic import FALSE, TRUE, Fresh, NotEncoded, Sym, SBool, anyof, symbolic_sid, z3_text_value  # noqa: E402
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SidSlots, Sym, SBool, anyof, symbolic_sid, z3_text_value  # noqa: E402
 
 
 class HashSetSymbolic:
     """The HashSet model over symbolic state (see the comment above)."""
 
     stateful = True
-    abstract = False
 
     def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None):
         self.obj, self.cfg, self.sids = obj, parse_config(obj), sids
         self.known = known if known is not None else sids   # SIDs that exist (others: escapes)
+        self.slots = SidSlots(sids, self.known, 3)
         if SID_LIMIT is not None:
             raise NotEncoded("HashSet with a SID limit")
         self.sort = None              # entry sort, fixed by the first entry seen
@@ -301,24 +301,12 @@ class HashSetSymbolic:
 
     # -- helpers
     def _slot(self, state: tuple, sid: z3.ArithRef):
-        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.known]))
-        bound: z3.BoolRef = FALSE
-        count: z3.ArithRef = z3.IntVal(0)
-        members = None
-        for i, s in enumerate(self.sids):
-            b, n, m = state[3 * i: 3 * i + 3]
-            bound, count = z3.If(sid == s, b, bound), z3.If(sid == s, n, count)
-            members = m if members is None else z3.If(sid == s, m, members)
-        return bound, count, members
+        self.escapes.append(self.slots.untracked(sid))
+        empty = z3.K(self.sort if self.sort is not None else self._sort_from_types(), FALSE)
+        return self.slots.read(state, sid, [FALSE, z3.IntVal(0), empty])
 
     def _write(self, state: tuple, sid: z3.ArithRef, bound, count, members) -> tuple:
-        out = list(state)
-        for i, s in enumerate(self.sids):
-            hit = sid == s
-            out[3 * i] = z3.If(hit, bound, state[3 * i])
-            out[3 * i + 1] = z3.If(hit, count, state[3 * i + 1])
-            out[3 * i + 2] = z3.If(hit, members, state[3 * i + 2])
-        return tuple(out)
+        return self.slots.write(state, sid, [bound, count, members])
 
     def _entry(self, arg: Sym):
         e = arg.fields.get("entry") if arg.kind == "record" else None

@@ -507,7 +507,7 @@ class MicModel:
 # levelR of a resource) are kept at 0/False, so equal states have equal terms (the
 # k-induction's simple-path constraint compares states term by term).  Tracked SIDs are
 # the ones whose context can exist in the modelled runs; a SID outside them has none.
-from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, Sym, allof, anyof, symbolic_sid, z3_text_value  # noqa: E402
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SText, SidSlots, Sym, allof, anyof, symbolic_sid, z3_text_value  # noqa: E402
 
 #: Keyword default of :class:`MicSymbolic`: read the module option when the encoding is built.
 _MODULE_SETTING: Any = object()
@@ -578,7 +578,6 @@ class MicSymbolic:
 
     stateful = True
     read_only_rules = ("call", "invoke", "read", "write")     # never change the state (the prover's cone of influence)
-    abstract = False
 
     def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None, *,
                  sid_limit: int | None = _MODULE_SETTING, allow_relabel: bool = _MODULE_SETTING,
@@ -604,6 +603,7 @@ class MicSymbolic:
         if setting(sid_limit, SID_LIMIT) is not None:
             raise NotEncoded("Mic with a SID limit")
         self.width = 4 + 2 * len(self.lat.categories)       # terms per tracked SID
+        self.slots = SidSlots(sids, self.known, self.width)
 
     # -- constants
     def _text(self, name: str) -> z3.SeqRef:
@@ -681,37 +681,15 @@ class MicSymbolic:
         event an ``always`` property is about), and a counterexample that relies on
         it and that the decision function rejects becomes UNKNOWN, not a bug.
         """
-        outside = z3.And(sid >= 0, *[sid != s for s in self.known])
+        outside = self.slots.untracked(sid)
         if not labelling:
             self.escapes.append(outside)
         elif not self.allow_relabel and not z3.is_false(z3.simplify(outside)):
             self.overgrants.append(outside)
-        w = self.width
-        if z3.is_int_value(sid):
-            v = sid.as_long()
-            if v in self.sids:
-                i = self.sids.index(v)
-                return self._unpack(list(state[i * w:(i + 1) * w]))
-            return self._none()
-        terms = self._pack(self._none())
-        for i, s in enumerate(self.sids):
-            terms = [z3.If(sid == s, t, d) for t, d in zip(state[i * w:(i + 1) * w], terms)]
-        return self._unpack(terms)
+        return self._unpack(self.slots.read(state, sid, self._pack(self._none())))
 
     def _set(self, state: tuple, sid: z3.ArithRef, ctx: _SymContext) -> tuple:
-        new, w = self._pack(ctx), self.width
-        out = list(state)
-        if z3.is_int_value(sid):
-            v = sid.as_long()
-            if v in self.sids:
-                i = self.sids.index(v)
-                out[i * w:(i + 1) * w] = new
-            return tuple(out)
-        for i, s in enumerate(self.sids):
-            hit = sid == s
-            for k in range(w):
-                out[i * w + k] = z3.If(hit, new[k], state[i * w + k])
-        return tuple(out)
+        return self.slots.write(state, sid, self._pack(ctx))
 
     @staticmethod
     def _record(arg: Sym) -> dict | None:

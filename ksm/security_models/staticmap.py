@@ -234,19 +234,19 @@ class StaticMapModel:
 # matching their UTF-8 decoding against texts has no exact Z3 counterpart here.
 import z3  # noqa: E402
 
-from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SNum, Sym, anyof, symbolic_sid, z3_text_value  # noqa: E402
+from .symbolic import FALSE, TRUE, Fresh, NotEncoded, SidSlots, SNum, Sym, anyof, symbolic_sid, z3_text_value  # noqa: E402
 
 
 class StaticMapSymbolic:
     """The StaticMap model over symbolic state (see the comment above)."""
 
     stateful = True
-    abstract = False
 
     def __init__(self, obj: PolicyObjectDef, sids: tuple[int, ...], known: tuple[int, ...] | None = None):
         self.obj, self.cfg, self.sids = obj, parse_config(obj), sids
         self.known = known if known is not None else sids   # SIDs that exist (others: escapes)
         self.width = 1 + 2 * len(self.cfg.keys)              # terms per tracked SID
+        self.slots = SidSlots(sids, self.known, self.width)
         self.escapes: list = []       # conditions under which a call reaches an untracked SID
         if SID_LIMIT is not None:
             raise NotEncoded("StaticMap with a SID limit")
@@ -275,18 +275,11 @@ class StaticMapSymbolic:
 
     def _slot(self, state: tuple, sid: z3.ArithRef) -> list:
         """The terms of ``sid``'s table (all False/0 for a SID that has none)."""
-        self.escapes.append(z3.And(sid >= 0, *[sid != s for s in self.known]))
-        out: list = [FALSE] + [z3.IntVal(0)] * (self.width - 1)
-        for i, s in enumerate(self.sids):
-            out = [z3.If(sid == s, t, o) for t, o in zip(state[i * self.width:(i + 1) * self.width], out)]
-        return out
+        self.escapes.append(self.slots.untracked(sid))
+        return self.slots.read(state, sid, [FALSE] + [z3.IntVal(0)] * (self.width - 1))
 
     def _write(self, state: tuple, sid: z3.ArithRef, slot: list) -> tuple:
-        out = list(state)
-        for i, s in enumerate(self.sids):
-            for j, t in enumerate(slot):
-                out[i * self.width + j] = z3.If(sid == s, t, state[i * self.width + j])
-        return tuple(out)
+        return self.slots.write(state, sid, slot)
 
     def _key(self, arg: Sym) -> tuple[z3.ArithRef, z3.BoolRef]:
         """Index of the argument's key among the configured keys (-1: none) and the

@@ -264,3 +264,49 @@ def symbolic_sid(arg: Sym, key: str = "sid") -> tuple[z3.ArithRef, z3.BoolRef]:
     if sid.kind != "number":
         return z3.IntVal(-1), TRUE
     return sid.z, sid.z < 0
+
+
+class SidSlots:
+    """A flat state tuple holding ``width`` Z3 terms per tracked SID.
+
+    The stateful encodings (Flow, HashSet, StaticMap, Mic) all keep one context per
+    SID and address it by a symbolic SID; this is that addressing, once.  A SID
+    that is a Z3 literal (the common case: ``src_sid`` of a fixed pair) is looked
+    up directly instead of through an If-chain.
+    """
+
+    def __init__(self, sids: tuple[int, ...], known: tuple[int, ...], width: int):
+        self.sids, self.known, self.width = sids, known, width
+
+    def untracked(self, sid: z3.ArithRef) -> z3.BoolRef:
+        """``sid`` exists as a SID but its context is not encoded (an escape)."""
+        return z3.And(sid >= 0, *[sid != s for s in self.known])
+
+    def _terms(self, state: tuple, i: int) -> list:
+        return list(state[i * self.width:(i + 1) * self.width])
+
+    def read(self, state: tuple, sid: z3.ArithRef, default: list) -> list:
+        """The terms of ``sid``'s context; ``default`` for a SID that is not tracked."""
+        if z3.is_int_value(sid):
+            v = sid.as_long()
+            return self._terms(state, self.sids.index(v)) if v in self.sids else list(default)
+        out = list(default)
+        for i, s in enumerate(self.sids):
+            out = [z3.If(sid == s, t, o) for t, o in zip(self._terms(state, i), out)]
+        return out
+
+    def write(self, state: tuple, sid: z3.ArithRef, terms: list) -> tuple:
+        """``state`` with ``sid``'s context replaced (unchanged for an untracked SID)."""
+        out = list(state)
+        w = self.width
+        if z3.is_int_value(sid):
+            v = sid.as_long()
+            if v in self.sids:
+                i = self.sids.index(v)
+                out[i * w:(i + 1) * w] = terms
+            return tuple(out)
+        for i, s in enumerate(self.sids):
+            hit = sid == s
+            for j, t in enumerate(terms):
+                out[i * w + j] = z3.If(hit, t, state[i * w + j])
+        return tuple(out)

@@ -4,10 +4,11 @@ The encodings themselves live in the model modules (``ksm/security_models/*``),
 beside the concrete semantics they mirror; this table only picks one per object.
 Stateless models are adapted to the common shape (their state is the empty tuple).
 
-Every model has an exact encoding.  An encoding may still declare itself an
-over-approximation (``abstract = True``): the prover then reports a counterexample
-the decision function rejects as UNKNOWN rather than as a bug.  What an encoding
-cannot express exactly raises :class:`NotEncoded`, and the property is UNKNOWN.
+Every model has an exact encoding.  Where one must over-approximate a grant (Mic
+labelling a SID it does not track), it notes the condition in ``overgrants``: the
+prover then reports a counterexample the decision function rejects as UNKNOWN
+rather than as a bug.  What an encoding cannot express exactly raises
+:class:`NotEncoded`, and the property is UNKNOWN.
 """
 from __future__ import annotations
 
@@ -44,7 +45,6 @@ class Stateless(_NoState):
     """A stateless model: rules and expressions over symbolic arguments."""
 
     stateful = False
-    abstract = False
 
     def __init__(self, obj: PolicyObjectDef):
         self.obj = obj

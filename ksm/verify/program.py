@@ -46,9 +46,13 @@ class Outcome:
     granted: z3.BoolRef
     post: State
     spans: list = field(default_factory=list)      # spans of the calls that can run
-    abstract: bool = False                          # an abstracted model took part
     escape: z3.BoolRef = FALSE                      # a stateful call reaches a SID not started at boot
     overgrant: z3.BoolRef = FALSE                   # the grant may be spurious (an over-approximation)
+
+    @property
+    def abstract(self) -> bool:
+        """Whether an over-approximated grant took part (a rejected replay is then no bug)."""
+        return not z3.is_false(self.overgrant)
 
 
 @dataclass
@@ -133,8 +137,7 @@ class Encoder:
             walk.spans.append(b.span)
             walk.body(b.body, TRUE, key)
         granted = z3.And(anyof(walk.ran), z3.Not(anyof(walk.denied)))
-        return Outcome(granted, walk.env.state, walk.spans, walk.abstract, anyof(walk.escapes),
-                       anyof(walk.overgrants))
+        return Outcome(granted, walk.env.state, walk.spans, anyof(walk.escapes), anyof(walk.overgrants))
 
     def condition(self, e: Any, message: Sym | None, src_sid, dst_sid, state: State) -> tuple[z3.BoolRef, z3.BoolRef]:
         """A property's condition: (value, runs incorrectly); it must be a Boolean."""
@@ -155,7 +158,6 @@ class _Walk:
         self.spans: list = []
         self.escapes: list = []
         self.overgrants: list = []
-        self.abstract = False
 
     def _escapes(self, impl, pc: z3.BoolRef) -> None:
         """Collect the untracked-SID conditions an encoding noted, under the path condition
@@ -167,7 +169,6 @@ class _Walk:
         over = getattr(impl, "overgrants", None)
         if over:
             self.overgrants.append(z3.And(pc, anyof(over)))
-            self.abstract = True
             over.clear()
 
     # ------------------------------------------------------------ statements
@@ -191,7 +192,6 @@ class _Walk:
         arg, e1 = self.expr(c.arg)
         old = self.env.state[c.object]
         granted, new, e2 = impl.rule(old, c.method, arg)
-        self.abstract |= getattr(impl, "abstract", False)      # an encoding may say so per call
         self._escapes(impl, pc)
         err = anyof([e1, e2])
         self.ran.append(pc)
@@ -321,7 +321,6 @@ class _Walk:
             return SUnit(), TRUE
         name, impl = target
         v, e2 = impl.expression(self.env.state[name], e.method.text, arg)
-        self.abstract |= getattr(impl, "abstract", False)
         self._escapes(impl, TRUE)      # expressions have no path condition here: over-approximate
         return v, anyof([e1, e2])
 

@@ -17,7 +17,7 @@ How a property is answered (cheapest first):
    for every depth once k consecutive safe states cannot reach a violation.
 
 Every counterexample is replayed through :class:`ksm.engine.SecurityModule` before
-it is reported; a disagreement with no abstracted model involved raises
+it is reported; a disagreement with no over-approximated grant involved raises
 :class:`ReplayMismatch` (a bug in one of the two).
 
 Only relevant state is encoded: the objects the property reads, closed under the
@@ -431,7 +431,7 @@ class _Proof:
             self.replay(cex)
         except ReplayMismatch as exc:
             if self.abstract:
-                return self.result(UNKNOWN, f"candidate counterexample relies on an abstracted model and "
+                return self.result(UNKNOWN, f"candidate counterexample relies on an over-approximated grant and "
                                    f"the decision function rejects it ({exc})")
             raise
         return self.result(REFUTED, how, cex)
