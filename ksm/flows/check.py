@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..engine import SecurityModule
-from ..verify.prove import PROVED, REFUTED, UNKNOWN
+from ..verify.prove import PROVED, REFUTED, UNKNOWN, ReplayMismatch
 from .graph import ChannelGraph, Hop
 from .labels import DENIED, GRANTED
 from .labels import UNKNOWN as UNDECIDED
@@ -125,7 +125,6 @@ class FlowChecker:
             for step in hop.label.witness.steps:
                 d = module.decide(step.event)
                 if d.granted != (step.expect == "granted"):
-                    from ..verify.prove import ReplayMismatch
                     raise ReplayMismatch(f"flow hop {hop.describe()}: {d.explain()}")
 
 
@@ -135,7 +134,7 @@ def _shortest(g: nx.DiGraph, srcs: set, dsts: set, via: set) -> list | None:
     for s in sorted(srcs):
         if s not in h:
             continue
-        lengths, paths = nx.single_source_dijkstra(h, s, weight=lambda u, v, d: 1)
+        paths = nx.single_source_shortest_path(h, s)
         for d in sorted(dsts):
             if d in paths and d != s and (best is None or len(paths[d]) < len(best)):
                 best = paths[d]

@@ -45,18 +45,18 @@ class Labeller:
     def __init__(self, prover: Prover):
         self.prover = prover
         self.universe = prover.universe
-        self._class_results: dict = {}
+        self._results: dict = {}
         self.questions = 0                    # proofs asked (for the benchmark)
 
     def label(self, kind: str, src: Proc, dst: Proc, endpoint: str | None, method: str | None) -> HopLabel:
-        result = self._ask(kind, (src.cls, True), (dst.cls, True), endpoint, method)
+        result = self._ask(kind, self._class_ref(src.cls), self._class_ref(dst.cls), endpoint, method)
         if result.status == PROVED:
             return HopLabel(DENIED, result.how)
         if result.status == REFUTED:
             mine = self._for_pair(result.counterexample, kind, src, dst, endpoint, method)
             if mine is not None:
                 return HopLabel(GRANTED, f"witness for {src.cls} -> {dst.cls} ({result.how})", mine)
-        own = self._ask(kind, (src, False), (dst, False), endpoint, method)
+        own = self._ask(kind, self._task_ref(src), self._task_ref(dst), endpoint, method)
         if own.status == PROVED:
             return HopLabel(DENIED, own.how)
         if own.status == REFUTED:
@@ -64,22 +64,24 @@ class Labeller:
         return HopLabel(UNKNOWN, own.how)
 
     # ------------------------------------------------------------------ helpers
-    def _ref(self, who, is_class: bool) -> ProcRef:
-        if is_class:
-            tasks = tuple(p.task for p in self.universe.by_class().get(who, []) if p.task)
-            return ProcRef(who, tasks, True, _HERE)
-        return ProcRef(who.task, (who.task,), False, _HERE)
+    def _class_ref(self, cls: str) -> ProcRef:
+        tasks = tuple(p.task for p in self.universe.by_class().get(cls, []) if p.task)
+        return ProcRef(cls, tasks, True, _HERE)
 
-    def _ask(self, kind, src, dst, endpoint, method):
-        key = (kind, src[0] if src[1] else src[0].task, dst[0] if dst[1] else dst[0].task, endpoint, method, src[1])
-        found = self._class_results.get(key)
+    @staticmethod
+    def _task_ref(p: Proc) -> ProcRef:
+        return ProcRef(p.task, (p.task,), False, _HERE)
+
+    def _ask(self, kind: str, s: ProcRef, d: ProcRef, endpoint, method):
+        """The prover's answer to ``never KIND src=s dst=d ...``, asked once."""
+        key = (kind, s.text, s.is_class, d.text, d.is_class, endpoint, method)
+        found = self._results.get(key)
         if found is None:
-            s, d = self._ref(*src), self._ref(*dst)
             text = f"never {kind} src={s.text} dst={d.text} endpoint={endpoint} method={method}"
             prop = Property(text, "never_event", EventPattern(kind, s, d, endpoint, None, method, _HERE),
                             None, span=_HERE, text=text)
             self.questions += 1
-            found = self._class_results[key] = self.prover.prove(prop)
+            found = self._results[key] = self.prover.prove(prop)
         return found
 
     def _for_pair(self, cex: Counterexample, kind, src: Proc, dst: Proc, endpoint, method) -> Counterexample | None:
