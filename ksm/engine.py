@@ -133,6 +133,25 @@ class SecurityModule:
         with self._lock:
             return dict(self.states)
 
+    def checkpoint(self) -> tuple:
+        """Everything a decision can change, to go back to with :meth:`restore`.
+
+        Why: replaying many traces that share a prefix (flow-hop witnesses, simulator
+        branches) should not re-run start-up for each one.  Model states are
+        immutable values and processes are never changed once started, so shallow
+        copies suffice.
+        """
+        with self._lock:
+            return (dict(self.states), dict(self.processes), dict(self._by_task), self._next_sid)
+
+    def restore(self, checkpoint: tuple) -> None:
+        """Return to a state saved by :meth:`checkpoint` (of this module)."""
+        states, processes, by_task, next_sid = checkpoint
+        with self._lock:
+            self.states, self.processes = dict(states), dict(processes)
+            self._by_task, self._next_sid = dict(by_task), next_sid
+            self._routes = {}
+
     def boot(self) -> list[Decision]:
         """Start the kernel, Einit and every init.yaml instance, as at system start."""
         out = [self.decide(Event.execute(KERNEL_CLASS))]

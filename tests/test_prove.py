@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+import z3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ksm.cli import main
 from ksm.engine import SecurityModule
@@ -318,3 +321,12 @@ def test_mic_relabel_of_a_message_handle_is_never_proved_granted(tmp_path):
     sol = door_solution(tmp_path, MIC)
     (r,) = prove(sol, "property a: always request src=client dst=server method=Open where message.code > 100\n")
     assert r.status == UNKNOWN, (r.status, r.how)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.integers(1, 60), max_size=25), st.integers(-2, 65))
+def test_sid_membership_runs_mean_exactly_the_set(sids, x):
+    """Evenly spaced SIDs become range tests; the formula still holds for exactly the set."""
+    v = z3.Int("v")
+    formula = prove_mod.sid_in(v, sids)
+    assert z3.is_true(z3.simplify(z3.substitute(formula, (v, z3.IntVal(x))))) == (x in sids)

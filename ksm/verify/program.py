@@ -92,6 +92,13 @@ class Encoder:
         Keeping the encoded state that small is what makes large solutions tractable.
         """
         u = self.universe
+        found = u.memo.get(("tracked", name))
+        if found is None:
+            found = u.memo[("tracked", name)] = self._tracked_sids(name)
+        return found
+
+    def _tracked_sids(self, name: str) -> tuple[int, ...]:
+        u = self.universe
         making = _CREATING.get(self.solution.objects[name].model, ("init",))
         creates = any(st.object == name and st.method in making
                       for b in self.solution.bindings if b.event != "execute"

@@ -103,16 +103,17 @@ class ProveOptions:
 
 def _event_json(e: Event) -> dict:
     return {"kind": e.kind, "src": e.src, "dst": e.dst, "endpoint": e.endpoint, "method": e.method,
-            "message": _jsonable(e.message)}
+            "message": jsonable(e.message)}
 
 
-def _jsonable(v):
+def jsonable(v):
+    """A message value as JSON can hold it (bytes as hex)."""
     if isinstance(v, bytes):
         return v.hex()
     if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_jsonable(x) for x in v]
+        return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
     return v
 
 
@@ -125,6 +126,38 @@ class Prover:
         self.solution = solution
         self.options = options or ProveOptions()
         self.universe = Universe.build(solution, engine_options)
+        self._pairs: dict[tuple, z3.BoolRef] = {}
+        self._module: SecurityModule | None = None
+        self._booted: tuple = ()
+
+    def booted(self, at: tuple | None = None) -> SecurityModule:
+        """A decision function right after start-up (or at checkpoint ``at`` of it), for replays.
+
+        Why one module restored each time: start-up is one decision per process, and
+        large solutions replay hundreds of counterexamples (one per hop label).  The
+        module is shared: it is valid until the next call.
+        """
+        if self._module is None:
+            self._module = SecurityModule(self.universe.solution, self.universe.options)
+            self._module.boot()
+            self._booted = self._module.checkpoint()
+        self._module.restore(at if at is not None else self._booted)
+        return self._module
+
+    def pair_condition(self, src: z3.ArithRef, dst, key: EventKey) -> z3.BoolRef:
+        """``(src, dst)`` is one of the key's pairs: a sender and a receiver of it.
+
+        Built once per pair of sides, then renamed: a question about two classes of
+        a hundred instances each would otherwise build the same disjunctions anew.
+        """
+        senders = tuple(a.sid for a in key.senders)
+        receivers = tuple(b.sid for b in key.receivers if b is not None) if dst is not None else ()
+        found = self._pairs.get((senders, receivers))
+        if found is None:
+            src_ok = sid_in(_PAIR_SRC, senders)
+            found = z3.And(src_ok, sid_in(_PAIR_DST, receivers)) if receivers else src_ok
+            self._pairs[(senders, receivers)] = found
+        return z3.substitute(found, (_PAIR_SRC, src), *(((_PAIR_DST, dst),) if receivers else ()))
 
     def prove(self, prop) -> Result:
         t0 = time.perf_counter()
@@ -159,19 +192,22 @@ class _Instance:
     def concrete_event(self, model: z3.ModelRef) -> Event:
         s = model.eval(self.src, model_completion=True).as_long()
         d = model.eval(self.dst, model_completion=True).as_long() if self.dst is not None else None
-        src, dst = next(((a, b) for a, b in self.key.pairs
-                         if a.sid == s and (b is None or d is None or b.sid == d)), self.key.pairs[0])
+        src = next((a for a in self.key.senders if a.sid == s), self.key.senders[0])
+        dst = next((b for b in self.key.receivers if b is None or d is None or b.sid == d), self.key.receivers[0])
         return self.key.event(src, dst, self.message.concrete(model))
 
 
 def plainest(solver: z3.Solver, insts: list) -> z3.ModelRef:
     """The plainest model: the first listed sender/receiver pair, then plain fields."""
     for inst in insts:
-        for a, b in inst.key.pairs:
-            pin = inst.src == a.sid if inst.dst is None or b is None else z3.And(inst.src == a.sid, inst.dst == b.sid)
-            if solver.check(pin) == z3.sat:
-                solver.add(pin)
-                break
+        sides = [(inst.src, [a.sid for a in inst.key.senders])]
+        if inst.dst is not None:
+            sides.append((inst.dst, [b.sid for b in inst.key.receivers if b is not None]))
+        for var, sids in sides:           # the first sender that can send, then its first receiver
+            for sid in sids:
+                if solver.check(var == sid) == z3.sat:
+                    solver.add(var == sid)
+                    break
     return plainest_model(solver, [i.message for i in insts])
 
 
@@ -203,15 +239,13 @@ class _Proof:
         s.set("timeout", self.opts.timeout_ms)
         return s
 
-    def instance(self, key: EventKey, pairs) -> _Instance:
+    def instance(self, key: EventKey) -> _Instance:
         self.counter += 1
         tag = f"e{self.counter}"
         msg = SymbolicMessage(key.params, tag)
         src = z3.Int(f"{tag}.src_sid")
         dst = z3.Int(f"{tag}.dst_sid") if key.kind != "security" else None
-        conds = [z3.And(src == a.sid, dst == b.sid) if dst is not None and b is not None else src == a.sid
-                 for a, b in pairs]
-        return _Instance(key, msg, src, dst, anyof(conds))
+        return _Instance(key, msg, src, dst, self.prover.pair_condition(src, dst, key))
 
     def selected_keys(self) -> list[tuple[EventKey, list]]:
         pat = self.prop.pattern
@@ -219,7 +253,7 @@ class _Proof:
             (pat.kind,), set(pat.src.tasks) if pat.src is not None else None,
             set(pat.dst.tasks) if pat.dst is not None else None,
             pat.endpoint, pat.interface, pat.method if pat.kind != "execute" else None)
-        return [(k, list(k.pairs)) for k in keys if k.pairs]
+        return [k for k in keys if k.senders and k.receivers]
 
     # ------------------------------------------------------------ entry
     def run(self) -> Result:
@@ -242,8 +276,8 @@ class _Proof:
         """Some selected event violates the property in ``state``: (formula, instances, per-key)."""
         never = self.prop.kind == "never_event"
         parts, insts = [], []
-        for key, pairs in keys:
-            inst = self.instance(key, pairs)
+        for key in keys:
+            inst = self.instance(key)
             out = self.enc.encode(key, inst.message.value, inst.src, inst.dst, state)
             self.abstract |= out.abstract
             self.related += out.spans
@@ -264,7 +298,7 @@ class _Proof:
         keys = self.selected_keys()
         if not keys:
             return self.result(PROVED, "vacuous: no running process can send such an event")
-        reads_state = any(self.enc.touches_state(k) for k, _ in keys) or (
+        reads_state = any(self.enc.touches_state(k) for k in keys) or (
             self.prop.condition is not None
             and expression_objects(self.prop.condition) & set(self.enc.stateful))
         # 1a. right after start-up
@@ -371,8 +405,8 @@ class _Proof:
                                             method=sel.method,
                                             src_classes={sel.src} if sel.src else None,
                                             dst_classes={sel.dst} if sel.dst else None):
-                if k.pairs and k.engine_key not in writers:
-                    writers[k.engine_key] = (k, list(k.pairs))
+                if k.senders and k.receivers and k.engine_key not in writers:
+                    writers[k.engine_key] = k
         return sorted(relevant), list(writers.values())
 
     def reachability(self, bad: Callable) -> Result:
@@ -380,7 +414,7 @@ class _Proof:
         if self.prop.condition is not None:
             read |= expression_objects(self.prop.condition)
         if self.prop.pattern is not None:
-            for k, _ in self.selected_keys():
+            for k in self.selected_keys():
                 for b in self.enc.bindings_for(k):
                     read |= _objects_in(b.body)
         relevant, writers = self.cone(read)
@@ -437,8 +471,7 @@ class _Proof:
         return self.result(REFUTED, how, cex)
 
     def replay(self, cex: Counterexample) -> None:
-        module = SecurityModule(self.universe.solution, self.universe.options)
-        module.boot()
+        module = self.prover.booted()
         last_before = dict(module.states)
         for step in cex.steps:
             before = dict(module.states)
@@ -521,8 +554,8 @@ class _System:
                 constraints.append(wf)
         nxt = dict(state)
         choices = []
-        for j, (key, pairs) in enumerate(self.writers):
-            inst = self.proof.instance(key, pairs)
+        for j, key in enumerate(self.writers):
+            inst = self.proof.instance(key)
             out = self.enc.encode(key, inst.message.value, inst.src, inst.dst, state)
             self.proof.abstract |= out.abstract
             fire = z3.And(sel == j, out.granted)
@@ -550,9 +583,11 @@ class _System:
         s.add(formula)
         if s.check() != z3.sat:
             return None
-        for _, sel in steps:                  # drop every step the violation does not need
-            if s.check(sel == -1) == z3.sat:
-                s.add(sel == -1)
+        for choices, sel in steps:            # drop every step the violation does not need,
+            for j in range(-1, len(choices)):  # and make the others the first event that serves
+                if s.check(sel == j) == z3.sat:
+                    s.add(sel == j)
+                    break
         m = plainest(s, [inst for choices, _ in steps for inst, _ in choices] + insts)
         trace: list[TraceStep] = []
         for choices, sel in steps:
@@ -629,6 +664,35 @@ class _System:
         if r == z3.sat:
             return REFUTED
         return UNKNOWN
+
+
+_PAIR_SRC, _PAIR_DST = z3.Int("pair.src_sid"), z3.Int("pair.dst_sid")
+
+
+def sid_in(var: z3.ArithRef, sids) -> z3.BoolRef:
+    """``var`` is one of ``sids``, with runs of evenly spaced SIDs as one range test.
+
+    Why: the instances of one class get evenly spaced SIDs when init.yaml lists the
+    classes round-robin (or all together), and a thousand equalities cost Z3's
+    Python API a thousand calls per question, where a run costs three.
+    """
+    sids = sorted(set(sids))
+    parts, i = [], 0
+    while i < len(sids):
+        j = i + 1
+        if j < len(sids):
+            step = sids[j] - sids[i]
+            while j + 1 < len(sids) and sids[j + 1] - sids[j] == step:
+                j += 1
+            if j - i >= 2:                       # three or more: a run
+                lo, hi = sids[i], sids[j]
+                bounds = [var >= lo, var <= hi]
+                parts.append(z3.And(bounds if step == 1 else bounds + [(var - lo) % step == 0]))
+                i = j + 1
+                continue
+        parts.append(var == sids[i])
+        i += 1
+    return anyof(parts)
 
 
 def _keys(keys) -> str:

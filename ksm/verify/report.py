@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .prove import PROVED, REFUTED, UNKNOWN, Result
+from .prove import PROVED, REFUTED, UNKNOWN, Result, jsonable
 
 _RULES = {
     REFUTED: ("KSM-PROOF-REFUTED", "error", "A property of the security policy does not hold"),
@@ -24,7 +24,8 @@ def _where(r: Result) -> str:
     return f"{sp.file}:{sp.line}" if sp is not None else "-"
 
 
-def render_text(results: list[Result], verbose: bool = False) -> str:
+def render_text(results: list[Result], verbose: bool = False, graph=None) -> str:
+    """One block per property; ``graph``: the channel graph the flow results were read from."""
     lines = []
     for r in results:
         lines.append(f"{r.status:<8} {r.name}  ({r.how}; {r.seconds * 1000:.0f} ms)  {_where(r)}")
@@ -36,51 +37,26 @@ def render_text(results: list[Result], verbose: bool = False) -> str:
             label = "witness" if r.status == PROVED else "counterexample"
             lines.append(f"         {label} (after the {len(cex.setup)} start-up events):")
             for i, step in enumerate(cex.steps, 1):
-                msg = json.dumps(_plain(step.event.message), sort_keys=True)
+                msg = json.dumps(jsonable(step.event.message), sort_keys=True)
                 lines.append(f"           {i}. {step.event.describe()} {msg} -> {step.expect}")
             if not cex.steps:
                 lines.append("           (no message needed: " + (cex.note or "the start-up state") + ")")
-        lines += _flow_lines(r)
+        if hasattr(r, "detail_lines"):         # a flow result: its path or cut
+            lines += r.detail_lines()
+    if graph is not None:
+        lines.append(graph.summary())
     counts = {s: sum(1 for r in results if r.status == s) for s in (PROVED, REFUTED, UNKNOWN)}
     lines.append(f"{len(results)} properties: {counts[PROVED]} proved, {counts[REFUTED]} refuted, "
                  f"{counts[UNKNOWN]} unknown")
     return "\n".join(lines)
 
 
-def _flow_lines(r) -> list[str]:
-    """The witness path or the cut certificate of a ``never flow`` result."""
-    lines = []
-    path = getattr(r, "path", None)
-    if path:
-        lines.append("         flow path (each hop granted by the decision function after start-up):")
-        for i, hop in enumerate(path, 1):
-            last = hop.label.witness.steps[-1].event
-            before = len(hop.label.witness.steps) - 1
-            after = f" (after {before} more message(s))" if before else ""
-            msg = json.dumps(_plain(last.message), sort_keys=True)
-            lines.append(f"           {i}. {hop.describe()} {msg}{after}")
-    cut = getattr(r, "cut", None)
-    if cut:
-        lines.append("         cut (every flow crosses one of these hops, and the policy denies each):")
-        for hop in cut:
-            lines.append(f"           - {hop.describe()}  [{hop.label.how}]")
-    return lines
-
-
-def _plain(v):
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
-
-
-def render_json(results: list[Result]) -> str:
-    return json.dumps({"results": [r.to_json() for r in results],
-                       "summary": {s: sum(1 for r in results if r.status == s) for s in (PROVED, REFUTED, UNKNOWN)}},
-                      indent=2)
+def render_json(results: list[Result], graph=None) -> str:
+    out = {"results": [r.to_json() for r in results],
+           "summary": {s: sum(1 for r in results if r.status == s) for s in (PROVED, REFUTED, UNKNOWN)}}
+    if graph is not None:
+        out["channel_graph"] = graph.stats()
+    return json.dumps(out, indent=2)
 
 
 def _location(span, message: str | None = None) -> dict:

@@ -51,8 +51,19 @@ class EventKey:
     interface: str | None
     method: str | None
     method_def: MethodDef | None = None
-    pairs: tuple[tuple[Proc, Proc | None], ...] = ()
+    senders: tuple[Proc, ...] = ()
+    receivers: tuple[Proc | None, ...] = (None,)   # (None,): an event without a receiver (security)
     exec_target: str | None = None      # execute: the task or class name the event starts
+
+    @property
+    def pairs(self) -> list[tuple[Proc, Proc | None]]:
+        """Every (sender, receiver) the key stands for: always the full product.
+
+        Why kept as two sides: a key between two classes of a thousand-instance
+        solution stands for thousands of pairs, and the prover only ever needs the
+        two sides.
+        """
+        return [(a, b) for a in self.senders for b in self.receivers]
 
     @property
     def engine_key(self) -> tuple:
@@ -96,6 +107,7 @@ class Universe:
     _keys: list | None = field(default=None, repr=False)
     _by_class: dict | None = field(default=None, repr=False)
     _addr: list | None = field(default=None, repr=False)
+    memo: dict = field(default_factory=dict, repr=False)    # back ends' per-solution caches
 
     @classmethod
     def build(cls, solution: Solution, options: Options | None = None) -> "Universe":
@@ -110,7 +122,10 @@ class Universe:
     @property
     def sids(self) -> tuple[int, ...]:
         """Every SID a model context can belong to: started processes plus the next one."""
-        return tuple(p.sid for p in self.procs) + (self.fresh_sid,)
+        found = self.memo.get("sids")
+        if found is None:
+            found = self.memo["sids"] = tuple(p.sid for p in self.procs) + (self.fresh_sid,)
+        return found
 
     def boot_events(self) -> list[Event]:
         return [d.event for d in self.boot if d.granted]
@@ -161,7 +176,7 @@ class Universe:
                     for m in cls.security.methods:
                         if method is None or m.name == method:
                             out.append(EventKey("security", cls_name, None, None, cls.security.name, m.name, m,
-                                                tuple((p, None) for p in senders)))
+                                                tuple(senders)))
                 continue
             for server_cls, ep, iface, mname, mdef in self._addresses():
                 if (endpoint is not None and ep != endpoint) or (interface is not None and iface != interface) \
@@ -177,7 +192,7 @@ class Universe:
                         clients = procs(client_cls, src, src_classes)
                         if clients:
                             out.append(EventKey(kind, client_cls, server_cls, ep, iface, mname, mdef,
-                                                tuple((c, sv) for c in clients for sv in servers)))
+                                                tuple(clients), tuple(servers)))
                 else:
                     servers = procs(server_cls, src, src_classes)
                     if not servers:
@@ -186,7 +201,7 @@ class Universe:
                         clients = procs(client_cls, dst, dst_classes)
                         if clients:
                             out.append(EventKey(kind, server_cls, client_cls, ep, iface, mname, mdef,
-                                                tuple((sv, c) for sv in servers for c in clients)))
+                                                tuple(servers), tuple(clients)))
         return out
 
     def _addresses(self) -> list[tuple]:
@@ -232,7 +247,7 @@ class Universe:
                 if starters:
                     fresh = Proc(self.fresh_sid, cls_name, None)
                     out.append(EventKey("execute", src_cls, cls_name, None, None, "main", None,
-                                        tuple((p, fresh) for p in starters), exec_target=cls_name))
+                                        tuple(starters), (fresh,), exec_target=cls_name))
         return out
 
 
