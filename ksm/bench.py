@@ -464,3 +464,54 @@ def bench_prove(sizes: tuple[int, ...] = (100, 1000), models: Path | None = None
                 r = prover.prove(p)
                 rows.append((f"[{n} instances] {p.name} ({r.status}, {r.how.split(' (')[0]})", r.seconds * 1000, "ms"))
     return ProveBench(rows)
+
+
+# ---------------------------------------------------------------------- flows
+def bench_flows(sizes: tuple[int, ...] = (250, 1000), channels_per_instance: int = 10) -> ProveBench:
+    """Channel-graph labelling and flow checks on generated solutions (ksm.flows.generate).
+
+    Baselines from the same run: a trivial Z3 query (for the cost of one labelling
+    proof) and one breadth-first traversal of the flow graph (for the cost of a
+    check).  Peak resident memory is read after each size, smallest first, to see
+    it grow with the graph.
+    """
+    import resource
+
+    import networkx as nx
+
+    from policy_lang.props import parse_properties
+    from policy_lang.source import SourceText
+    from ksm.flows import ChannelGraph, FlowChecker, Labeller
+    from ksm.flows.generate import generate_flow_solution
+    from ksm.verify.prove import Prover
+
+    base = _trivial_z3_ms()
+    rows: list[tuple[str, float, str]] = [("baseline: one trivial Z3 query", base, "ms")]
+    for n in sizes:
+        tag = f"[{n} instances, {n * channels_per_instance} channels]"
+        with tempfile.TemporaryDirectory() as tmp:
+            text = generate_flow_solution(Path(tmp), n, channels_per_instance)
+            t0 = time.perf_counter()
+            sol = load(Path(tmp))
+            prover = Prover(sol)
+            rows.append((f"{tag} load + boot", time.perf_counter() - t0, "s"))
+            graph = ChannelGraph(Labeller(prover))
+            stats = graph.stats()
+            rows.append((f"{tag} label {stats['hops']} hops with {stats['proofs']} proofs", graph.seconds, "s"))
+            rows.append((f"{tag}   per proof, ratio to the trivial query",
+                         graph.seconds * 1000 / max(1, stats["proofs"]) / base, "x"))
+            t0 = time.perf_counter()
+            checker = FlowChecker(graph)
+            props = parse_properties(sol, SourceText("<bench>.props", text)).properties
+            results = [checker.check(p) for p in props]
+            checks = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            nx.single_source_shortest_path(checker.granted, "t0")
+            bfs = time.perf_counter() - t0
+            verdicts = ", ".join(f"{sum(r.status == s for r in results)} {s.lower()}" for s in ("PROVED", "REFUTED"))
+            rows.append((f"{tag} all {len(results)} flow checks ({verdicts})", checks, "s"))
+            rows.append((f"{tag}   ratio to one traversal of the flow graph", checks / bfs, "x"))
+            rows.append((f"{tag} total: labelling and checks", graph.seconds + checks, "s"))
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rows.append((f"{tag} peak resident memory so far", peak, "MB"))
+    return ProveBench(rows)

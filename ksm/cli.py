@@ -68,18 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help='e.g. {"kind": "request", "src": "client", "dst": "server", "endpoint": "e", "method": "M", "message": {}}')
     decide.add_argument("--no-boot", action="store_true", help="do not start the kernel, Einit and the init.yaml processes first")
     bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
-    bench.add_argument("what", choices=("load", "decide", "compare", "prove"),
+    bench.add_argument("what", choices=("load", "decide", "compare", "prove", "flows"),
                        help="load: parse + resolve a generated policy; decide: the decision function on allowlists; "
                             "compare: decide next to cedarpy and pycasbin (pip install '.[bench]'); "
-                            "prove: per-property proof times on the examples and generated solutions")
+                            "prove: per-property proof times on the examples and generated solutions; "
+                            "flows: channel-graph labelling and flow checks on generated solutions")
     bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
     prove = sub.add_parser("prove", help="prove the properties in *.props files, or show counterexamples")
-    _prove_args(prove, add_solution_args)
-    flows = sub.add_parser("flows", help="check the `never flow` properties on the channel graph")
-    _prove_args(flows, add_solution_args)
+    _prove_args(prove)
+    flows = sub.add_parser("flows", help="check the `never flow` properties on the channel graph, or query it")
+    _prove_args(flows)
+    _flow_query_args(flows)
     flows.set_defaults(flows_only=True)
+    graph = sub.add_parser("graph", help="draw the channel graph: DOT, Mermaid, node-link JSON or an HTML page")
+    _graph_args(graph)
     diff = sub.add_parser("diff", help="events one version of a policy grants and the other does not")
     diff.add_argument("old", help="the old solution folder or top-level .psl")
     diff.add_argument("new", help="the new solution folder or top-level .psl")
@@ -230,6 +234,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from ksm.bench import bench_prove
 
         print(bench_prove().report())
+    elif args.what == "flows":
+        from ksm.bench import bench_flows
+
+        print(bench_flows().report())
     elif args.what == "compare":
         from ksm.bench import bench_decide_vs_others
 
@@ -239,21 +247,62 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _prove_args(p: argparse.ArgumentParser, add_solution_args) -> None:
-    """Arguments shared by ``ksm prove`` and ``ksm flows``."""
+def _prover_args(p: argparse.ArgumentParser) -> None:
+    """The solution, its property files and the Z3 limits (prove, flows, graph)."""
     add_solution_args(p)
     p.add_argument("--props", action="append", default=[], metavar="FILE",
                    help="property file (repeatable; default: every *.props under the solution folder)")
-    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
     p.add_argument("--timeout", type=int, default=10_000, metavar="MS", help="per Z3 query (default 10000)")
     p.add_argument("--depth", type=int, default=8, metavar="K", help="k-induction / BMC bound (default 8)")
     p.add_argument("--no-chc", action="store_true", help="skip Z3's Horn-clause engine (Spacer)")
-    p.add_argument("--only", action="append", default=[], metavar="NAME", help="only these properties")
-    p.add_argument("-v", "--verbose", action="store_true", help="show every property's text")
     p.add_argument("--dynamic", choices=("none", "declared", "policy"), default="declared",
                    help="run-time channels in the flow analysis: none, the `channel` lines of the property "
                         "files (default), or every pair whose requests the policy could grant")
+    p.add_argument("--kernel-relay", action="store_true",
+                   help="let flows pass through the kernel (default: the kernel may send and receive data "
+                        "but does not pass one process's data to another)")
+
+
+def _prove_args(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``ksm prove`` and ``ksm flows``."""
+    _prover_args(p)
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument("--only", action="append", default=[], metavar="NAME", help="only these properties")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every property's text")
+
+
+def _flow_query_args(p: argparse.ArgumentParser) -> None:
+    q = p.add_argument_group("queries (instead of the properties; names are tasks or classes)")
+    q.add_argument("--from", dest="out_of", metavar="P", help="every process data from P can reach")
+    q.add_argument("--into", metavar="P", help="every process whose data can reach P")
+    q.add_argument("--paths", nargs=2, metavar=("A", "B"), help="all shortest flow paths from A to B")
+    q.add_argument("--matrix", action="store_true", help="which process's data can reach which")
+    q.add_argument("--by-class", action="store_true", help="with --matrix: rows and columns are classes")
+    q.add_argument("--avoid", action="append", default=[], metavar="C",
+                   help="take C out of the graph first, as `unless via C` does (repeatable)")
+
+
+def _graph_args(p: argparse.ArgumentParser) -> None:
+    _prover_args(p)
+    p.add_argument("--format", choices=("dot", "mermaid", "json", "html"), default="dot")
+    p.add_argument("--hide", action="append", default=[], metavar="TASK",
+                   help="leave this process out of the picture (repeatable), e.g. --hide kl.core.Core")
+    p.add_argument("--no-conditions", action="store_true",
+                   help="do not ask when each granted hop is granted (faster on large solutions)")
+
+
+def write_report(text: str, args: argparse.Namespace) -> int:
+    """Print ``text`` or write it to ``--output``; EXIT_USAGE when the file cannot be written."""
+    if not args.output:
+        print(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        print(f"ksm: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _property_files(args: argparse.Namespace, sol: Solution):
@@ -274,9 +323,9 @@ def _property_files(args: argparse.Namespace, sol: Solution):
     return None if bad else files
 
 
-def cmd_prove(args: argparse.Namespace) -> int:
-    from ksm.verify.prove import PROVED, Prover, ProveOptions, ReplayMismatch
-    from ksm.verify.report import render_json, render_sarif, render_text as render_proofs
+def _prover(args: argparse.Namespace):
+    """(solution, property files, prover), or an exit code after printing why not."""
+    from ksm.verify.prove import Prover, ProveOptions
 
     if args.timeout < 1 or args.depth < 0:
         print("ksm: error: --timeout must be >= 1 and --depth >= 0", file=sys.stderr)
@@ -287,6 +336,32 @@ def cmd_prove(args: argparse.Namespace) -> int:
     files = _property_files(args, sol)
     if files is None:
         return EXIT_ERRORS
+    return sol, files, Prover(sol, ProveOptions(timeout_ms=args.timeout, depth=args.depth, use_chc=not args.no_chc))
+
+
+def _channel_graph(prover, files, args: argparse.Namespace):
+    from ksm.flows import ChannelGraph, Labeller
+
+    declared = [c for f in files for c in f.channels]
+    return ChannelGraph(Labeller(prover), args.dynamic, declared, kernel_relay=args.kernel_relay)
+
+
+def _replay_bug(exc) -> int:
+    print(f"ksm: BUG: the Z3 model and the decision function disagree on a counterexample:\n{exc}\n"
+          "Please report it with the solution and property file.", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from ksm.verify.prove import PROVED, ReplayMismatch
+    from ksm.verify.report import render_json, render_sarif, render_text as render_proofs
+
+    got = _prover(args)
+    if isinstance(got, int):
+        return got
+    sol, files, prover = got
+    if getattr(args, "flows_only", False) and (args.out_of or args.into or args.paths or args.matrix):
+        return _flow_queries(args, prover, files)
     props = [p for f in files for p in f.properties if not args.only or p.name in args.only]
     if getattr(args, "flows_only", False):
         props = [p for p in props if p.kind == "never_flow"]
@@ -295,41 +370,72 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if not props and not flows:
         print("ksm: no properties to prove (write a .props file, see docs/properties.md)", file=sys.stderr)
         return EXIT_ERRORS
-    prover = Prover(sol, ProveOptions(timeout_ms=args.timeout, depth=args.depth, use_chc=not args.no_chc))
     progress = sys.stderr.isatty() and args.format == "text" and not args.output
 
     def show(r) -> None:
         if progress:
             print(f"  {r.status:<8} {r.name}", file=sys.stderr)
+    graph = None
     try:
         results = prover.prove_all(props, show)
         if flows:
-            from ksm.flows.check import FlowChecker
-            from ksm.flows.graph import ChannelGraph
-            from ksm.flows.labels import Labeller
+            from ksm.flows import FlowChecker
 
-            declared = [c for f in files for c in f.channels]
-            checker = FlowChecker(ChannelGraph(Labeller(prover), args.dynamic, declared))
+            graph = _channel_graph(prover, files, args)
+            checker = FlowChecker(graph)
             for p in flows:
                 results.append(checker.check(p))
                 show(results[-1])
     except ReplayMismatch as exc:
-        print(f"ksm: BUG: the Z3 model and the decision function disagree on a counterexample:\n{exc}\n"
-              "Please report it with the solution and property file.", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _replay_bug(exc)
     from ksm import __version__
 
-    text = {"json": lambda: render_json(results), "sarif": lambda: render_sarif(results, __version__),
-            "text": lambda: render_proofs(results, args.verbose)}[args.format]()
-    if args.output:
-        try:
-            Path(args.output).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            print(f"ksm: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return EXIT_USAGE
-    else:
-        print(text)
-    return EXIT_OK if all(r.status == PROVED for r in results) else EXIT_ERRORS
+    text = {"json": lambda: render_json(results, graph), "sarif": lambda: render_sarif(results, __version__),
+            "text": lambda: render_proofs(results, args.verbose, graph)}[args.format]()
+    code = write_report(text, args)
+    return code if code else EXIT_OK if all(r.status == PROVED for r in results) else EXIT_ERRORS
+
+
+def _flow_queries(args: argparse.Namespace, prover, files) -> int:
+    from ksm.flows import FlowQuery, UnknownProcess
+    from ksm.flows.report import render_queries
+
+    if args.format == "sarif":
+        print("ksm: error: queries have no SARIF form; use --format text or json", file=sys.stderr)
+        return EXIT_USAGE
+    graph = _channel_graph(prover, files, args)
+    try:
+        query = FlowQuery(graph, tuple(args.avoid))
+        text = render_queries(query, args.format, out_of=args.out_of, into=args.into, paths=args.paths,
+                              matrix=args.matrix, by_class=args.by_class)
+    except UnknownProcess as exc:
+        print(f"ksm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return write_report(text, args)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from ksm.flows import FlowChecker, GraphExport
+    from ksm.verify.prove import ReplayMismatch
+
+    got = _prover(args)
+    if isinstance(got, int):
+        return got
+    sol, files, prover = got
+    graph = _channel_graph(prover, files, args)
+    unknown = [h for h in args.hide if h not in graph.procs]
+    if unknown:
+        print(f"ksm: error: --hide {unknown[0]}: no such task (tasks: {', '.join(sorted(graph.procs))})",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        checker = FlowChecker(graph)
+        results = [checker.check(p) for f in files for p in f.properties if p.kind == "never_flow"]
+    except ReplayMismatch as exc:
+        return _replay_bug(exc)
+    export = GraphExport(graph, results, tuple(args.hide), conditions=not args.no_conditions)
+    title = Path(args.solution).resolve().name or "solution"
+    return write_report(export.render(args.format, title), args)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -403,7 +509,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "decide": cmd_decide, "bench": cmd_bench, "codes": cmd_codes,
-            "prove": cmd_prove, "flows": cmd_prove, "diff": cmd_diff, "crosscheck": cmd_crosscheck}
+            "prove": cmd_prove, "flows": cmd_prove, "graph": cmd_graph, "diff": cmd_diff, "crosscheck": cmd_crosscheck}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,3 +31,13 @@ def test_bench_prove_reports_times_and_a_baseline():
     assert "baseline: one trivial Z3 query" in report and "ratio to the trivial query" in report
     generated = [line for line in report.splitlines() if line.startswith("[20 instances]") and "(" in line]
     assert len(generated) == 4 and all("PROVED" in line for line in generated)
+
+
+def test_bench_flows_reports_labelling_checks_and_baselines():
+    from ksm.bench import bench_flows
+
+    report = bench_flows(sizes=(30,), channels_per_instance=3).report()
+    for figure in ("baseline: one trivial Z3 query", "label", "ratio to the trivial query", "flow checks",
+                   "ratio to one traversal", "peak resident memory"):
+        assert figure in report, figure
+    assert "[30 instances, 90 channels]" in report

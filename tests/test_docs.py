@@ -45,7 +45,7 @@ def test_console_example(cmd, expected, capsys, monkeypatch):
 
 
 def _timeless(text: str) -> str:
-    return re.sub(r"\b\d+ ms\b", "N ms", text)
+    return re.sub(r"\b\d+(\.\d+)? m?s\b", "N s", text)
 
 
 @pytest.mark.parametrize("block", list(_python_examples()))

@@ -124,8 +124,11 @@ def test_cli_flows_exit_codes_and_json(capsys):
     assert "PROVED" in capsys.readouterr().out
     assert main(["flows", str(FLAWED), "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)
-    (res,) = doc["results"]
-    assert res["status"] == "REFUTED" and res["path"][0]["witness"]["steps"][-1]["expect"] == "granted"
+    res = {r["name"]: r for r in doc["results"]}
+    leak = res["keys_leave_the_keystore_only_via_controller_or_crypto"]
+    assert leak["status"] == "REFUTED" and leak["path"][0]["witness"]["steps"][-1]["expect"] == "granted"
+    assert (leak["path"][0]["from"], leak["path"][0]["to"]) == ("lock.KeyStore", "lock.NetAgent")
+    assert res["sensor_data_reaches_keys_only_via_the_controller"]["status"] == "PROVED"
 
 
 def test_prove_runs_flow_properties_too(capsys):

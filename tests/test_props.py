@@ -440,7 +440,7 @@ def test_smart_lock_property_file_is_clean(lock):
     assert [f.name for f in files] == ["smart_lock.props"]
     pf = clean(load_properties(lock, files[0]))
     kinds = {p.kind for p in pf.properties}
-    assert 6 <= len(pf.properties) <= 8
+    assert 8 <= len(pf.properties) <= 10
     assert {"never_event", "always_event", "reachable_state", "never_flow"} <= kinds
     by_name = {p.name: p for p in pf.properties}
     jam = by_name["reset_only_when_jammed"].condition.left

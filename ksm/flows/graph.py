@@ -11,8 +11,11 @@ error.  Channels are the static ones of init.yaml, plus run-time ones per
 * ``policy``    also every client/server pair some request of which the policy could
                 grant (the broadest: any channel the programs might open).
 
-The kernel is left out: processes call it, but the toolkit assumes it relays no data
-from one process to another (its IPC transport is what the graph already models).
+The kernel is a node too: every process may call it without a channel (hops on
+channel ``kernel``).  By default it is not a relay: a flow may start or end at the
+kernel but not pass through it, since the toolkit assumes the kernel's services do
+not hand one process's data to another (its IPC transport is what the graph already
+models).  ``kernel_relay=True`` drops that assumption.
 
 Data-flow graph (``DiGraph``): an edge u -> v when some granted message moves data
 from u to v: a granted request moves its in-parameters client -> server; a granted
@@ -22,6 +25,7 @@ it and a weight from 1 to 10 (:func:`weight`).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import networkx as nx
@@ -32,9 +36,10 @@ from policy_lang.types import (
 )
 
 from ..verify.universe import Proc, Universe
-from .labels import DENIED, GRANTED, HopLabel, Labeller
+from .labels import DENIED, GRANTED, UNKNOWN, HopLabel, Labeller
 
 DYNAMIC = ("none", "declared", "policy")
+OPAQUE_WEIGHT = 10      # a method of a class without an EDL (the kernel's): it may carry anything
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,26 @@ class Hop:
     def target(self) -> str:
         return self.server if self.kind == "request" else self.client
 
+    @property
+    def what(self) -> str:
+        """The message's kind and address, e.g. ``request vault.secrets.GetKey``."""
+        return f"{self.kind} " + (".".join(x for x in (self.endpoint, self.method) if x) or "(any method)")
+
     def describe(self) -> str:
-        what = ".".join(x for x in (self.endpoint, self.method) if x) or "(any method)"
-        return f"{self.source} -> {self.target}: {self.kind} {what}"
+        return f"{self.source} -> {self.target}: {self.what}"
+
+    def to_json(self, with_witness: bool = False) -> dict:
+        d = {"from": self.source, "to": self.target, "kind": self.kind, "client": self.client,
+             "server": self.server, "endpoint": self.endpoint, "method": self.method, "channel": self.channel,
+             "weight": self.weight, "status": self.label.status, "how": self.label.how}
+        if with_witness and self.label.witness is not None:
+            d["witness"] = self.label.witness.to_json()
+        return d
+
+
+def heaviest(hops: list[Hop]) -> Hop:
+    """The hop of an edge that carries the most data, requests first (to show one)."""
+    return max(hops, key=lambda h: (h.weight, h.kind == "request"))
 
 
 # ---------------------------------------------------------------------- weights
@@ -109,18 +131,27 @@ def weight(params) -> int:
 class ChannelGraph:
     """Channels between process instances, each hop labelled by the prover."""
 
-    def __init__(self, labeller: Labeller, dynamic: str = "declared", declared=()):
+    def __init__(self, labeller: Labeller, dynamic: str = "declared", declared=(), kernel_relay: bool = False):
         if dynamic not in DYNAMIC:
             raise ValueError(f"dynamic must be one of {', '.join(DYNAMIC)}")
+        t0 = time.perf_counter()
         self.labeller = labeller
         self.universe: Universe = labeller.universe
+        self.dynamic = dynamic
+        self.kernel_relay = kernel_relay
         self.graph = nx.MultiDiGraph()
         self.hops: list[Hop] = []
-        procs = {p.task: p for p in self.universe.procs if p.task and p.cls != KERNEL_CLASS}
+        self._weights: dict[tuple, int] = {}     # (method def, kind) -> weight; the defs live in the solution
+        procs = {p.task: p for p in self.universe.procs if p.task}
         self.procs = procs
+        self.kernel = next((t for t, p in procs.items() if p.cls == KERNEL_CLASS), None)
         for task, p in procs.items():
             self.graph.add_node(task, cls=p.cls)
         pairs: dict[tuple[str, str], str] = {}
+        if self.kernel is not None:
+            for task in procs:
+                if task != self.kernel:
+                    pairs[(task, self.kernel)] = "kernel"
         for ch in self.universe.solution.channels:
             if ch.client in procs and ch.server in procs:
                 pairs.setdefault((ch.client, ch.server), ch.id)
@@ -133,10 +164,17 @@ class ChannelGraph:
         if dynamic == "policy":
             for c in procs:
                 for s in procs:
-                    if c != s and (c, s) not in pairs and self._some_request(procs[c], procs[s]):
+                    if c != s and self.kernel not in (c, s) and (c, s) not in pairs and self._some_request(procs[c], procs[s]):
                         pairs[(c, s)] = "policy"
+        self.channels = pairs
         for (c, s), channel in sorted(pairs.items()):
             self._add_channel(procs[c], procs[s], channel)
+        self.seconds = time.perf_counter() - t0      # building and labelling
+
+    @property
+    def non_relays(self) -> set[str]:
+        """Nodes a flow may start or end at but not pass through."""
+        return {self.kernel} if self.kernel is not None and not self.kernel_relay else set()
 
     def _addresses(self, server: Proc):
         return [(ep, m, mdef) for cls, ep, _iface, m, mdef in self.universe._addresses() if cls == server.cls]
@@ -157,10 +195,28 @@ class ChannelGraph:
                 self._hop(kind, client, server, ep, m, mdef, label, channel)
 
     def _hop(self, kind, client: Proc, server: Proc, ep, m, mdef, label: HopLabel, channel: str) -> None:
-        params = message_params(mdef, kind) if mdef is not None else ()
-        hop = Hop(kind, client.task, server.task, ep, m, label, weight(params), channel)
+        wkey = (id(mdef), kind)
+        w = self._weights.get(wkey)
+        if w is None:
+            w = self._weights[wkey] = weight(message_params(mdef, kind)) if mdef is not None else OPAQUE_WEIGHT
+        hop = Hop(kind, client.task, server.task, ep, m, label, w, channel)
         self.hops.append(hop)
         self.graph.add_edge(client.task, server.task, key=(kind, ep, m), hop=hop)
+
+    def stats(self) -> dict:
+        """Size of the graph and what labelling it cost (for reports and the benchmark)."""
+        out = {"processes": len(self.procs), "channels": len(self.channels), "hops": len(self.hops)}
+        for status in (GRANTED, DENIED, UNKNOWN):
+            out[status] = sum(h.label.status == status for h in self.hops)
+        out.update(proofs=self.labeller.questions, labelling_seconds=round(self.seconds, 3),
+                   dynamic=self.dynamic, kernel_relay=self.kernel_relay)
+        return out
+
+    def summary(self) -> str:
+        s = self.stats()
+        return (f"channel graph: {s['processes']} processes, {s['channels']} channels, {s['hops']} hops "
+                f"({s['granted']} granted, {s['denied']} denied, {s['unknown']} undecided), "
+                f"labelled with {s['proofs']} proofs in {s['labelling_seconds']:.2f} s")
 
     # ------------------------------------------------------------------ derived
     def flow_graph(self, statuses=(GRANTED,)) -> nx.DiGraph:

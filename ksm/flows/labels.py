@@ -26,6 +26,7 @@ from ..verify.prove import PROVED, REFUTED, Counterexample, Prover, TraceStep
 from ..verify.universe import Proc
 
 GRANTED, DENIED, UNKNOWN = "granted", "denied", "unknown"
+ALWAYS, DEPENDS = "always", "depends"
 
 _HERE = Span("<flows>", 1, 1)
 
@@ -39,6 +40,16 @@ class HopLabel:
     witness: Counterexample | None = None     # start-up, then steps ending with the granted message
 
 
+@dataclass(frozen=True)
+class Condition:
+    """When a granted hop is granted: always, or depending on the message or state."""
+
+    status: str                               # always | depends | unknown
+    how: str                                  # the prover's method
+    denied: Counterexample | None = None      # depends: a trace whose last message is denied
+    reason: str = ""                          # depends: why the decision function denies it
+
+
 class Labeller:
     """Labels hops (kind, sender, receiver, endpoint, method) for one solution."""
 
@@ -46,6 +57,9 @@ class Labeller:
         self.prover = prover
         self.universe = prover.universe
         self._results: dict = {}
+        self._conditions: dict = {}
+        self._class_refs: dict[str, ProcRef] = {}
+        self._prefixes: dict[int, tuple] = {}
         self.questions = 0                    # proofs asked (for the benchmark)
 
     def label(self, kind: str, src: Proc, dst: Proc, endpoint: str | None, method: str | None) -> HopLabel:
@@ -65,8 +79,11 @@ class Labeller:
 
     # ------------------------------------------------------------------ helpers
     def _class_ref(self, cls: str) -> ProcRef:
-        tasks = tuple(p.task for p in self.universe.by_class().get(cls, []) if p.task)
-        return ProcRef(cls, tasks, True, _HERE)
+        found = self._class_refs.get(cls)
+        if found is None:
+            tasks = tuple(p.task for p in self.universe.by_class().get(cls, []) if p.task)
+            found = self._class_refs[cls] = ProcRef(cls, tasks, True, _HERE)
+        return found
 
     @staticmethod
     def _task_ref(p: Proc) -> ProcRef:
@@ -91,10 +108,56 @@ class Labeller:
             return cex
         ctor = {"request": Event.request, "response": Event.response, "error": Event.error}[kind]
         event = ctor(src.ref, dst.ref, last.endpoint, last.method, last.message)
-        module = SecurityModule(self.universe.solution, self.universe.options)
-        module.boot()
-        for step in cex.steps[:-1]:
-            module.decide(step.event)
+        module = self._replayed(cex)
         if not module.decide(event).granted:
             return None
         return Counterexample(cex.setup, cex.steps[:-1] + [TraceStep(event, "granted")], cex.note)
+
+    def _replayed(self, cex: Counterexample) -> SecurityModule:
+        """The module after start-up and every step of ``cex`` but the last.
+
+        Why a cache: one class witness is moved to every instance pair of its two
+        classes (ten thousand channels in the benchmark).  The state after the prefix
+        is computed once and restored before each pair.
+        """
+        key = id(cex)               # class witnesses stay alive in self._results
+        saved = self._prefixes.get(key)
+        if saved is not None:
+            return self.prover.booted(saved)
+        module = self.prover.booted()
+        for step in cex.steps[:-1]:
+            module.decide(step.event)
+        self._prefixes[key] = module.checkpoint()
+        return module
+
+    # ------------------------------------------------------------ conditions
+    def condition(self, kind: str, src: Proc, dst: Proc, endpoint: str | None, method: str | None) -> Condition:
+        """Whether a granted hop is granted for every message in every state.
+
+        Asked per class pair (``always KIND src=CLASS dst=CLASS ...``), so "always"
+        holds for every instance pair, and "depends" comes with one denied message of
+        some instance pair of these classes and the reason the decision function
+        gives for denying it: the rule (file:line) whose check fails.
+        """
+        s, d = self._class_ref(src.cls), self._class_ref(dst.cls)
+        key = ("always", kind, s.text, d.text, endpoint, method)
+        found = self._conditions.get(key)
+        if found is not None:
+            return found
+        text = f"always {kind} src={s.text} dst={d.text} endpoint={endpoint} method={method}"
+        prop = Property(text, "always_event", EventPattern(kind, s, d, endpoint, None, method, _HERE),
+                        None, span=_HERE, text=text)
+        self.questions += 1
+        r = self.prover.prove(prop)
+        if r.status == PROVED:
+            found = Condition(ALWAYS, r.how)
+        elif r.status == REFUTED:
+            module = self._replayed(r.counterexample)
+            denied = module.decide(r.counterexample.steps[-1].event)
+            site = next((st.span for st in denied.steps if st.verdict in ("denied", "error") and st.span), None)
+            where = f" ({site.file}:{site.line})" if site is not None else ""
+            found = Condition(DEPENDS, r.how, r.counterexample, denied.reason + where)
+        else:
+            found = Condition(UNKNOWN, r.how)
+        self._conditions[key] = found
+        return found
