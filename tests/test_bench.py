@@ -38,6 +38,6 @@ def test_bench_flows_reports_labelling_checks_and_baselines():
 
     report = bench_flows(sizes=(30,), channels_per_instance=3).report()
     for figure in ("baseline: one trivial Z3 query", "label", "ratio to the trivial query", "flow checks",
-                   "ratio to one traversal", "peak resident memory"):
+                   "ratio to one walk", "derive the data-flow graphs", "peak resident memory"):
         assert figure in report, figure
     assert "[30 instances, 90 channels]" in report
