@@ -280,6 +280,7 @@ def test_json_is_networkx_node_link_data(flawed_export):
     g = nx.node_link_graph(data, edges="links")
     edge = g["lock.NetAgent"]["lock.KeyStore"]
     assert edge["forbidden"] == ["leak"] and edge["channel"] == "declared"
+    assert {h["interface"] for h in edge["hops"]} == {"lock.Secrets"}
     assert g.nodes["kl.core.Core"]["kernel"] is True
     assert data["graph"]["flows"][0]["status"] == REFUTED
     conds = [h.get("condition") for _, _, d in g.edges(data=True) for h in d["hops"] if h["status"] == GRANTED]

@@ -53,7 +53,8 @@ class Hop:
     method: str | None
     label: HopLabel
     weight: int
-    channel: str               # init.yaml channel id, "declared" or "policy"
+    channel: str               # init.yaml channel id, "declared", "policy" or "kernel"
+    interface: str | None = None   # the endpoint's interface (None for the kernel's)
 
     @property
     def source(self) -> str:
@@ -74,7 +75,8 @@ class Hop:
 
     def to_json(self, with_witness: bool = False) -> dict:
         d = {"from": self.source, "to": self.target, "kind": self.kind, "client": self.client,
-             "server": self.server, "endpoint": self.endpoint, "method": self.method, "channel": self.channel,
+             "server": self.server, "endpoint": self.endpoint, "interface": self.interface,
+             "method": self.method, "channel": self.channel,
              "weight": self.weight, "status": self.label.status, "how": self.label.how}
         if with_witness and self.label.witness is not None:
             d["witness"] = self.label.witness.to_json()
@@ -177,29 +179,30 @@ class ChannelGraph:
         return {self.kernel} if self.kernel is not None and not self.kernel_relay else set()
 
     def _addresses(self, server: Proc):
-        return [(ep, m, mdef) for cls, ep, _iface, m, mdef in self.universe._addresses() if cls == server.cls]
+        return [(ep, iface, m, mdef) for cls, ep, iface, m, mdef in self.universe._addresses() if cls == server.cls]
 
     def _some_request(self, client: Proc, server: Proc) -> bool:
         return any(self.labeller.label("request", client, server, ep, m).status != DENIED
-                   for ep, m, _ in self._addresses(server))
+                   for ep, _, m, _ in self._addresses(server))
 
     def _add_channel(self, client: Proc, server: Proc, channel: str) -> None:
-        for ep, m, mdef in self._addresses(server):
+        for ep, iface, m, mdef in self._addresses(server):
             request = self.labeller.label("request", client, server, ep, m)
-            self._hop("request", client, server, ep, m, mdef, request, channel)
+            self._hop("request", client, server, (ep, iface, m, mdef), request, channel)
             for kind in ("response", "error"):
                 if request.status == DENIED:
                     label = HopLabel(DENIED, f"its request is never granted ({request.how})")
                 else:
                     label = self.labeller.label(kind, server, client, ep, m)
-                self._hop(kind, client, server, ep, m, mdef, label, channel)
+                self._hop(kind, client, server, (ep, iface, m, mdef), label, channel)
 
-    def _hop(self, kind, client: Proc, server: Proc, ep, m, mdef, label: HopLabel, channel: str) -> None:
+    def _hop(self, kind, client: Proc, server: Proc, address: tuple, label: HopLabel, channel: str) -> None:
+        ep, iface, m, mdef = address
         wkey = (id(mdef), kind)
         w = self._weights.get(wkey)
         if w is None:
             w = self._weights[wkey] = weight(message_params(mdef, kind)) if mdef is not None else OPAQUE_WEIGHT
-        hop = Hop(kind, client.task, server.task, ep, m, label, w, channel)
+        hop = Hop(kind, client.task, server.task, ep, m, label, w, channel, iface)
         self.hops.append(hop)
         self.graph.add_edge(client.task, server.task, key=(kind, ep, m), hop=hop)
 
