@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import z3
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ksm.security_models import ModelError, arith, base, boolean, pred, struct
@@ -228,6 +228,7 @@ sm_calls = st.tuples(st.sampled_from(["init", "fini", "set", "commit", "rollback
 
 @settings(max_examples=100, deadline=None)
 @given(calls=st.lists(sm_calls, max_size=10))
+@example(calls=[("init", 1, "volume", 0), ("set", 1, "volume", 0), ("fini", 1, "volume", 0)])  # found by CI
 def test_staticmap_encoding_follows_the_concrete_model(calls):
     concrete_model, sym = StaticMapModel(), StaticMapSymbolic(SM_OBJ, SIDS)
     state = StaticMapState()

@@ -309,12 +309,12 @@ class StaticMapSymbolic:
         n = len(self.cfg.keys)
         slot = self._slot(state, sid)
         bound, base, working = slot[0], slot[1:1 + n], slot[1 + n:]
+        defaults = [z3.IntVal(v) for v in self.cfg.defaults]
         if method == "init":
-            defaults = [z3.IntVal(v) for v in self.cfg.defaults]
             granted = z3.And(z3.Not(bound), self._used(state) < self.cfg.pool_size)
             return granted, self._write(state, sid, [TRUE, *defaults, *defaults]), err
-        if method == "fini":
-            return bound, self._write(state, sid, [FALSE, *base, *working]), err
+        if method == "fini":      # an unbound table holds the defaults, as the lifted concrete state does
+            return bound, self._write(state, sid, [FALSE, *defaults, *defaults]), err
         if method == "commit":
             return bound, self._write(state, sid, [bound, *working, *working]), err
         if method == "rollback":
