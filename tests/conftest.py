@@ -25,3 +25,15 @@ MODEL_DIRS = sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir(
 @pytest.fixture(params=MODEL_DIRS, ids=lambda p: p.name)
 def model_dir(request) -> Path:
     return request.param
+
+
+def write_solution(root: Path, files: dict[str, str]):
+    """Write ``{relative path: text}`` under ``root`` and load it (checked ok)."""
+    from policy_lang import load
+
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    sol = load(root)
+    assert sol.ok, [d.render() for d in sol.diagnostics]
+    return sol

@@ -24,6 +24,8 @@ from policy_lang import load
 from policy_lang.props import parse_properties
 from policy_lang.source import SourceText
 
+from conftest import write_solution
+
 ROOT = Path(__file__).parent.parent
 FLAWED = ROOT / "models" / "smart_lock_flawed"
 
@@ -70,13 +72,7 @@ response { grant () }
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    root = tmp_path_factory.mktemp("chain")
-    for rel, text in CHAIN.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    sol = load(root)
-    assert sol.ok, [d.render() for d in sol.diagnostics]
-    return sol
+    return write_solution(tmp_path_factory.mktemp("chain"), CHAIN)
 
 
 def graph_of(sol, **kw) -> ChannelGraph:

@@ -77,11 +77,12 @@ def render_page(export, title: str) -> str:
     for ch in channels:
         eid = edge_ids[(ch.client, ch.server)]
         d, (lx, ly) = _edge_path(pos[ch.client], pos[ch.server])
-        classes = f"edge {ch.status}" + (" forbidden" if ch.forbidden else "")
-        marker = "forbidden" if ch.forbidden else ch.status
+        kernel = ch.channel == "kernel"        # every process has one: thin, grey, unlabelled
+        classes = f"edge {ch.status}" + (" forbidden" if ch.forbidden else "") + (" kernel" if kernel else "")
+        marker = "forbidden" if ch.forbidden else "denied" if kernel else ch.status
+        label = "" if kernel and not ch.forbidden else f'<text x="{lx}" y="{ly}">{escape(ch.label)}</text>'
         svg.append(f'<g class="{classes}" id="{eid}"><title>{escape(ch.tooltip(export.conditions))}</title>'
-                   f'<path d="{d}" marker-end="url(#arrow-{marker})"/>'
-                   f'<text x="{lx}" y="{ly}">{escape(ch.label)}</text></g>')
+                   f'<path d="{d}" marker-end="url(#arrow-{marker})"/>{label}</g>')
     for n in export.nodes:
         x, y = pos[n]
         cls = export.cg.procs[n].cls
@@ -145,6 +146,7 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 .edge.denied path {{ stroke: #aaa; stroke-dasharray: 6 4; }}
 .edge.denied text {{ fill: #aaa; }}
 .edge.unknown path {{ stroke: #888; stroke-dasharray: 2 3; }}
+.edge.kernel path {{ stroke: #c8c8c8; stroke-width: 1; }}
 .edge.forbidden path {{ stroke: #d62728; stroke-width: 3.5; }}
 .edge.forbidden text {{ fill: #d62728; font-weight: bold; }}
 svg.focusing .edge {{ opacity: 0.15; }}
