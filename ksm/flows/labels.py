@@ -89,13 +89,13 @@ class Labeller:
     def _task_ref(p: Proc) -> ProcRef:
         return ProcRef(p.task, (p.task,), False, _HERE)
 
-    def _ask(self, kind: str, s: ProcRef, d: ProcRef, endpoint, method):
-        """The prover's answer to ``never KIND src=s dst=d ...``, asked once."""
-        key = (kind, s.text, s.is_class, d.text, d.is_class, endpoint, method)
+    def _ask(self, kind: str, s: ProcRef, d: ProcRef, endpoint, method, quantifier: str = "never"):
+        """The prover's answer to ``never|always KIND src=s dst=d ...``, asked once."""
+        key = (quantifier, kind, s.text, s.is_class, d.text, d.is_class, endpoint, method)
         found = self._results.get(key)
         if found is None:
-            text = f"never {kind} src={s.text} dst={d.text} endpoint={endpoint} method={method}"
-            prop = Property(text, "never_event", EventPattern(kind, s, d, endpoint, None, method, _HERE),
+            text = f"{quantifier} {kind} src={s.text} dst={d.text} endpoint={endpoint} method={method}"
+            prop = Property(text, f"{quantifier}_event", EventPattern(kind, s, d, endpoint, None, method, _HERE),
                             None, span=_HERE, text=text)
             self.questions += 1
             found = self._results[key] = self.prover.prove(prop)
@@ -139,16 +139,11 @@ class Labeller:
         some instance pair of these classes and the reason the decision function
         gives for denying it: the rule (file:line) whose check fails.
         """
-        s, d = self._class_ref(src.cls), self._class_ref(dst.cls)
-        key = ("always", kind, s.text, d.text, endpoint, method)
+        key = (kind, src.cls, dst.cls, endpoint, method)
         found = self._conditions.get(key)
         if found is not None:
             return found
-        text = f"always {kind} src={s.text} dst={d.text} endpoint={endpoint} method={method}"
-        prop = Property(text, "always_event", EventPattern(kind, s, d, endpoint, None, method, _HERE),
-                        None, span=_HERE, text=text)
-        self.questions += 1
-        r = self.prover.prove(prop)
+        r = self._ask(kind, self._class_ref(src.cls), self._class_ref(dst.cls), endpoint, method, "always")
         if r.status == PROVED:
             found = Condition(ALWAYS, r.how)
         elif r.status == REFUTED:

@@ -98,11 +98,10 @@ def render_page(export, title: str) -> str:
 
 
 def _summary(export) -> str:
-    cg = export.cg
-    counts = {s: sum(h.label.status == s for h in cg.hops) for s in ("granted", "denied", "unknown")}
-    return (f"{len(export.nodes)} processes, {len(export.channels)} channels, {len(cg.hops)} hops "
-            f"({counts['granted']} granted, {counts['denied']} denied, {counts['unknown']} undecided); "
-            f"run-time channels: {cg.dynamic}; kernel relays data: {'yes' if cg.kernel_relay else 'no'}")
+    s = export.cg.stats()
+    return (f"{len(export.nodes)} processes, {len(export.channels)} channels, {s['hops']} hops "
+            f"({s['granted']} granted, {s['denied']} denied, {s['unknown']} undecided); "
+            f"run-time channels: {s['dynamic']}; kernel relays data: {'yes' if s['kernel_relay'] else 'no'}")
 
 
 def _flow_rows(export, edge_ids: dict) -> str:

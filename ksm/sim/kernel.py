@@ -55,6 +55,14 @@ class Rc(enum.IntEnum):
         return {0: "rcOk", 1: "rcInvalidArgument", 2: "rcSecurityDisallow", 3: "rcNotConnected"}[self.value]
 
 
+def _rc(d: Decision) -> Rc:
+    """What the kernel tells the sender about a decision: the structure check fails
+    before the rules run, so a malformed message is an invalid argument, not a denial."""
+    if d.granted:
+        return Rc.OK
+    return Rc.INVALID_ARGUMENT if d.reason.startswith("malformed message") else Rc.SECURITY_DISALLOW
+
+
 class IpcError(Exception):
     """A kernel call that did not succeed; ``rc`` says why, ``decision`` is the module's answer."""
 
@@ -168,7 +176,7 @@ class Kernel:
         event = Event.request(th.task, ch.server, endpoint, method, message)
         d = self.module.decide(event)
         if not d.granted:
-            rc = Rc.INVALID_ARGUMENT if d.reason.startswith("malformed message") else Rc.SECURITY_DISALLOW
+            rc = _rc(d)
             self._record("call", th, event, d, rc=rc)
             self._yield()                       # a kernel call is a scheduling point either way
             raise IpcError(rc, event.describe(), d)
@@ -206,8 +214,7 @@ class Kernel:
         ctor = Event.error if error else Event.response
         event = ctor(th.task, req.client, req.endpoint, req.method, message or {})
         d = self.module.decide(event)
-        rc = Rc.OK if d.granted else (
-            Rc.INVALID_ARGUMENT if d.reason.startswith("malformed message") else Rc.SECURITY_DISALLOW)
+        rc = _rc(d)
         self._record("reply", th, event, d, rc=rc)
         req.caller.reply = Reply(rc, kind, dict(message or {}) if d.granted else {}, d)
         req.caller.waits = None
