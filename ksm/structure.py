@@ -65,6 +65,11 @@ def _string_check(t: StringType) -> Check:
             _fail(path, f"string of {len(v)} characters exceeds string<{bound}>")
         if "\x00" in v:
             _fail(path, "string contains a NUL character")
+        if not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                _fail(path, "string is not valid UTF-8 text (a lone surrogate)")
         return v
 
     return check
@@ -128,7 +133,7 @@ def _struct_check(t: StructType) -> Check:
             _fail(path, f"expected struct {t.name}, got {type(v).__name__}")
         extra = set(v) - names
         if extra:
-            _fail(path, f"struct {t.name} has no field {sorted(extra)[0]}")
+            _fail(path, f"struct {t.name} has no field {sorted(map(str, extra))[0]}")
         out = {}
         for name, sub in fields:
             if name not in v:
