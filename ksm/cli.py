@@ -68,11 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='e.g. {"kind": "request", "src": "client", "dst": "server", "endpoint": "e", "method": "M", "message": {}}')
     decide.add_argument("--no-boot", action="store_true", help="do not start the kernel, Einit and the init.yaml processes first")
     bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
-    bench.add_argument("what", choices=("load", "decide", "compare", "prove", "flows"),
+    bench.add_argument("what", choices=("load", "decide", "compare", "prove", "flows", "simulate"),
                        help="load: parse + resolve a generated policy; decide: the decision function on allowlists; "
                             "compare: decide next to cedarpy and pycasbin (pip install '.[bench]'); "
                             "prove: per-property proof times on the examples and generated solutions; "
-                            "flows: channel-graph labelling and flow checks on generated solutions")
+                            "flows: channel-graph labelling and flow checks on generated solutions; "
+                            "simulate: IPC round trips per second in the simulator")
     bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--seed", type=int, default=0)
     cross.add_argument("--walk", type=int, default=2, metavar="K",
                        help="also check in K states reached by random granted events (default 2)")
+    simulate = sub.add_parser("simulate", help="run the processes as Python code against the policy, "
+                                               "or replay counterexamples")
+    _simulate_args(simulate)
     codes = sub.add_parser("codes", help="list every diagnostic code")
     codes.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     return parser
@@ -238,6 +242,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from ksm.bench import bench_flows
 
         print(bench_flows().report())
+    elif args.what == "simulate":
+        from ksm.sim.bench import bench_simulate
+
+        print(bench_simulate(repeat=args.repeat).report())
     elif args.what == "compare":
         from ksm.bench import bench_decide_vs_others
 
@@ -290,6 +298,79 @@ def _graph_args(p: argparse.ArgumentParser) -> None:
                    help="leave this process out of the picture (repeatable), e.g. --hide kl.core.Core")
     p.add_argument("--no-conditions", action="store_true",
                    help="do not ask when each granted hop is granted (faster on large solutions)")
+
+
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    add_solution_args(p)
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--behaviours", metavar="MODULE.py",
+                      help="Python behaviour classes (default: sim/behaviours.py in the solution folder)")
+    what.add_argument("--scenario", metavar="FILE.yaml", help="a scripted run (docs/simulation.md)")
+    what.add_argument("--replay", metavar="CEX.json",
+                      help="re-enact the counterexamples in `ksm prove`/`ksm flows --format json` output")
+    p.add_argument("--property", metavar="NAME", help="with --replay: only this property's traces")
+    p.add_argument("--seed", type=int, default=None, help="scheduler seed (default 0, or the scenario's)")
+    p.add_argument("--steps", type=int, default=None, metavar="N", help="step limit (default 100000)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="wall-time limit of the run")
+    p.add_argument("--trace", metavar="FILE", help="write every record as JSON lines")
+    p.add_argument("--chrome", metavar="FILE", help="write a trace for Perfetto / chrome://tracing")
+    p.add_argument("--taint", action="store_true",
+                   help="report observed flows that a `never flow` property of the property files forbids")
+    p.add_argument("--props", action="append", default=[], metavar="FILE",
+                   help="with --taint: property file (default: every *.props under the solution folder)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-q", "--quiet", action="store_true", help="no timeline, only the summary")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ksm.sim.codes import SimInputError
+    from ksm.sim.session import run_behaviours, run_replays, run_scenario
+    from ksm.sim.trace import chrome_trace, write_jsonl
+
+    if (args.steps is not None and args.steps < 1) or (args.timeout is not None and args.timeout <= 0):
+        print("ksm: error: --steps and --timeout must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    if args.property and not args.replay:
+        print("ksm: error: --property goes with --replay", file=sys.stderr)
+        return EXIT_USAGE
+    sol = _load_ok(args)
+    if sol is None:
+        return EXIT_ERRORS
+    props = None
+    if args.taint:
+        files = _property_files(args, sol)
+        if files is None:
+            return EXIT_ERRORS
+        props = [p for f in files for p in f.properties]
+    try:
+        if args.replay:
+            reports = run_replays(sol, args.replay, args.property, props)
+        elif args.scenario:
+            reports = [run_scenario(sol, args.scenario, args.seed, args.steps, args.timeout, props)]
+        else:
+            reports = [run_behaviours(sol, args.behaviours, args.seed or 0, args.steps or 100_000,
+                                      args.timeout, props)]
+    except SimInputError as exc:
+        print(exc.diagnostic.render(), file=sys.stderr)
+        ex = _excerpt(exc.diagnostic, {})
+        if ex:
+            print(ex, file=sys.stderr)
+        return EXIT_ERRORS
+    records = [r for rep in reports for r in rep.kernel.records]
+    try:
+        if args.trace:
+            with open(args.trace, "w", encoding="utf-8") as fh:
+                write_jsonl(records, fh)
+        if args.chrome:
+            Path(args.chrome).write_text(json.dumps(chrome_trace(records)), encoding="utf-8")
+    except OSError as exc:
+        print(f"ksm: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        print(json.dumps({"runs": [r.to_json() for r in reports], "ok": all(r.ok for r in reports)}, indent=2))
+    else:
+        print("\n\n".join(r.render(not args.quiet) for r in reports))
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_ERRORS
 
 
 def write_report(text: str, args: argparse.Namespace) -> int:
@@ -483,20 +564,27 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     return EXIT_OK if not r.disagreements else EXIT_INTERNAL
 
 
-def codes_markdown() -> str:
-    """The table in docs/diagnostics.md (a test keeps the two equal)."""
+def _catalogue() -> dict:
+    """Every diagnostic code: the front end's and the simulator's input codes."""
+    import importlib
+
     from policy_lang.diagnostics import catalogue
 
+    importlib.import_module("ksm.sim.codes")      # defines the SIM codes
+    return catalogue()
+
+
+def codes_markdown() -> str:
+    """The table in docs/diagnostics.md (a test keeps the two equal)."""
     rows = ["| code | severity | meaning | hint |", "|---|---|---|---|"]
-    for info in catalogue().values():
+    for info in _catalogue().values():
         hint = info.hint.replace("|", "\\|")
         rows.append(f"| `{info.code}` | {info.severity.value} | {info.title} | {hint} |")
     return "\n".join(rows)
 
 
 def cmd_codes(args: argparse.Namespace) -> int:
-    from policy_lang.diagnostics import catalogue
-
+    catalogue = _catalogue
     if args.format == "markdown":
         print(codes_markdown())
     elif args.format == "json":
@@ -509,7 +597,8 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "decide": cmd_decide, "bench": cmd_bench, "codes": cmd_codes,
-            "prove": cmd_prove, "flows": cmd_prove, "graph": cmd_graph, "diff": cmd_diff, "crosscheck": cmd_crosscheck}
+            "prove": cmd_prove, "flows": cmd_prove, "graph": cmd_graph, "diff": cmd_diff, "crosscheck": cmd_crosscheck,
+            "simulate": cmd_simulate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

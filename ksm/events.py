@@ -97,3 +97,14 @@ class Decision(NamedTuple):
             lines.append(f"  {where:<40} {s.verdict:<8} {s.what}{detail}")
         return "\n".join(lines)
 
+
+
+def jsonable(v: Any) -> Any:
+    """A message value as JSON can hold it: bytes as hex text, tuples as lists."""
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).hex()
+    if isinstance(v, Mapping):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ..verify.prove import PROVED, REFUTED, UNKNOWN, ReplayMismatch, jsonable
+from ..events import jsonable
+from ..verify.prove import PROVED, REFUTED, UNKNOWN, ReplayMismatch
 from .graph import ChannelGraph, Hop, heaviest
 from .labels import DENIED, GRANTED
 from .labels import UNKNOWN as UNDECIDED

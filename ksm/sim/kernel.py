@@ -1,17 +1,22 @@
 """The kernel of the simulator: processes, threads, channels and Call/Recv/Reply.
 
 Every thread is a greenlet running plain, blocking Python.  A kernel call
-(``call``, ``recv``, ``reply``) is the only place a thread gives up the processor:
-it switches to the scheduler, which picks the next ready thread with a seeded
-random choice.  So the same seed gives the same interleaving and the same trace,
-and a run is single-threaded (no locks, no races in the simulator itself).
+(``call``, ``recv``, ``reply``, ``publish``, ``connect``) is the only place a
+thread gives up the processor: it switches to the scheduler, which picks the next
+ready thread with a seeded random choice.  So the same seed gives the same
+interleaving and the same trace, and a run is single-threaded (no locks, no races
+in the simulator itself).
 
 Why greenlets and not threads or generators: behaviour code must read like the C
 a developer writes against nk-gen-c proxies (``value = proxy.Ping(3)``), which
 rules out generators (every caller would need ``yield``), and operating-system
 threads switch a hundred times slower and in an order nobody controls.
 
-The security module is asked exactly where KasperskyOS's kernel asks it:
+Messages travel as bytes in the layout of :mod:`ksm.sim.wire`.  The kernel reads
+the RIID and MID from the constant part, finds the server's endpoint and method,
+and decodes the message: a message that does not decode for that method is
+malformed and is denied before any rule, as KSM does.  Otherwise the security
+module decides the decoded message, exactly where KasperskyOS's kernel asks it:
 start-up (``execute``), the request on ``Call``, and the response or error on
 ``Reply``.  Return codes (:class:`Rc`) follow the documented ones of ``Call``,
 ``Recv`` and ``Reply``:
@@ -24,11 +29,18 @@ start-up (``execute``), the request on ``Call``, and the response or error on
   returns that code, and so does the client's ``Call``;
 * a channel that does not exist, or whose server is not running:
   ``rcNotConnected``.
+
+Run-time channels go through the kernel's connection manager, modelled as
+requests to ``kl.core.Core`` on endpoint ``cm.CM`` that the policy decides like
+any other: ``Publish`` (a server offers one of its endpoints under a service
+name) and ``Connect`` (a client asks for a channel to a service), each answered
+by a response from the kernel that the policy decides too.
 """
 from __future__ import annotations
 
 import enum
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -36,10 +48,14 @@ from typing import Any, Callable
 import greenlet
 import networkx as nx
 
-from policy_lang.solution import Solution
+from policy_lang.solution import KERNEL_CLASS, Channel, Endpoint, Solution
+from policy_lang.types import MethodDef
 
 from ..engine import Options, SecurityModule
-from ..events import Decision, Event
+from ..events import Decision, Event, jsonable
+from . import wire
+
+CM_ENDPOINT = "cm.CM"          # the connection manager's endpoint on kl.core.Core (our name)
 
 
 class Rc(enum.IntEnum):
@@ -55,12 +71,24 @@ class Rc(enum.IntEnum):
         return {0: "rcOk", 1: "rcInvalidArgument", 2: "rcSecurityDisallow", 3: "rcNotConnected"}[self.value]
 
 
+MALFORMED = "malformed message"
+
+
 def _rc(d: Decision) -> Rc:
     """What the kernel tells the sender about a decision: the structure check fails
     before the rules run, so a malformed message is an invalid argument, not a denial."""
     if d.granted:
         return Rc.OK
-    return Rc.INVALID_ARGUMENT if d.reason.startswith("malformed message") else Rc.SECURITY_DISALLOW
+    return Rc.INVALID_ARGUMENT if d.reason.startswith(MALFORMED) else Rc.SECURITY_DISALLOW
+
+
+def _decode(lay: wire.Layout, data: bytes, body) -> dict:
+    """The kernel's structure check: the header's split between constant part and
+    arena must be the method's, and the body must decode."""
+    fixed = wire.HEADER.unpack_from(data)[5]
+    if fixed != lay.fixed_size:
+        raise wire.WireError(f"constant part of {fixed} bytes, the method's is {lay.fixed_size}")
+    return lay.decode(body)
 
 
 class IpcError(Exception):
@@ -69,6 +97,37 @@ class IpcError(Exception):
     def __init__(self, rc: Rc, what: str, decision: Decision | None = None):
         super().__init__(f"{rc.sdk_name}: {what}" + (f" ({decision.reason})" if decision is not None else ""))
         self.rc, self.decision = rc, decision
+
+
+class ServerError(Exception):
+    """An error reply: raised in the client by ``call`` when the server answered with
+    error-parameters, and raised by a server implementation to send one."""
+
+    def __init__(self, params: dict | None = None, **kw: Any):
+        self.params = dict(params or {}, **kw)
+        super().__init__(f"server error {self.params}")
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a message goes inside the server: endpoint (RIID) and method (MID), with
+    the wire layouts of its request, response and error (compiled once)."""
+
+    endpoint: Endpoint
+    method: MethodDef
+    layouts: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        for kind in ("request", "response", "error"):
+            self.layouts[kind] = wire.layout(self.method, kind)
+
+    @property
+    def riid(self) -> int:
+        return self.endpoint.riid
+
+    @property
+    def mid(self) -> int:
+        return self.method.index
 
 
 @dataclass
@@ -81,6 +140,9 @@ class Request:
     method: str | None
     message: dict
     caller: "Thread"
+    address: Address | None = None       # None: an opaque server (no EDL), dictionaries only
+    data: bytes | None = None            # the request as it travelled
+    id: int = 0                          # the exchange's number in the trace
 
 
 @dataclass
@@ -100,44 +162,60 @@ class Thread:
     name: str
     task: str
     glet: Any = None
-    waits: tuple | None = None        # ("call", server task) | ("recv", channel ids)
+    waits: tuple | None = None        # ("call", server task) | ("recv", channel ids, queues, topology)
     done: bool = False
     error: BaseException | None = None
     reply: Reply | None = None
-    delivered: Request | None = None
 
 
 @dataclass
 class Outcome:
-    """How a run ended: every thread finished, a deadlock, a step limit, or a crash."""
+    """How a run ended: every thread finished, a deadlock, a limit, or a crash."""
 
-    status: str                       # finished | deadlock | step-limit | crashed (a thread raised)
+    status: str                       # finished | deadlock | step-limit | timeout | crashed
     steps: int
     cycle: list[str] = field(default_factory=list)      # deadlock: the wait-for cycle, thread names
-    blocked: list[str] = field(default_factory=list)    # deadlock/step-limit: threads still waiting
+    blocked: list[str] = field(default_factory=list)    # threads still waiting
     errors: list[str] = field(default_factory=list)     # threads that raised
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "finished"
 
 
 class Kernel:
-    """A running solution: the security module, its processes, channels and threads."""
+    """A running solution: the security module, its processes, channels and threads.
+
+    ``trace=False`` keeps no records (the benchmark's setting); crashes are still
+    reported in the :class:`Outcome`.  ``on_record`` sees every record as it is made
+    (the taint monitor and live printing use it).
+    """
 
     def __init__(self, solution: Solution, seed: int = 0, options: Options | None = None,
-                 on_record: Callable[[dict], None] | None = None):
+                 on_record: Callable[[dict], None] | None = None, trace: bool = True):
         self.solution = solution
         self.module = SecurityModule(solution, options)
         self.rng = random.Random(seed)
         self.records: list[dict] = []
+        self.trace = trace or on_record is not None
         self.on_record = on_record
         self.threads: list[Thread] = []
         self.current: Thread | None = None
         self.steps = 0
-        self.channels = {(ch.client, ch.id): ch for ch in solution.channels}
+        self.exchanges = 0                # requests delivered so far (numbers them in the trace)
+        self.channels: dict[tuple[str, str], Channel] = {(ch.client, ch.id): ch for ch in solution.channels}
         self.queues: dict[tuple[str, str], deque] = {}      # (server task, channel id) -> requests
+        self.topology = 0                 # bumped by every run-time channel (recv re-reads its channels)
+        self._inboxes: dict[tuple, tuple] = {}
+        self.services: dict[str, tuple[str, str | None]] = {}   # published name -> (server task, endpoint)
         self.running: set[str] = set()
+        self.classes = {i.task: i.cls for i in solution.instances}
+        self._addresses: dict[tuple, Address | None] = {}
+        self.monitors: list[Callable[[str, str, str, dict], None]] = []   # (kind, from, to, message)
         self._scheduler: Any = None
         for d in self.module.boot():
             self._record("execute", None, d.event, d)
-            if d.granted and d.event.dst in {i.task for i in solution.instances}:
+            if d.granted and d.event.dst in self.classes:
                 self.running.add(d.event.dst)
 
     # ------------------------------------------------------------------ set-up
@@ -157,32 +235,92 @@ class Kernel:
             raise
         except BaseException as exc:        # the behaviour's own bug: recorded, the run goes on
             th.error = exc
-            self._record("crash", th, None, None, detail=f"{type(exc).__name__}: {exc}")
+            self._record("crash", th, None, None, detail=f"{type(exc).__name__}: {exc}", force=True)
         th.done = True
         th.waits = None
 
+    # ------------------------------------------------------------------ addresses
+    def address(self, server: str, endpoint: str | int | None, method: str | int | None) -> Address | None:
+        """The endpoint and method of ``server`` a message names (by name or RIID/MID).
+
+        None for a server whose class has no such endpoint or method, or no EDL at
+        all (opaque): such messages travel as dictionaries and the security module's
+        own structure check and rules decide them.
+        """
+        key = (server, endpoint, method)
+        if key in self._addresses:
+            return self._addresses[key]
+        found = None
+        cls = self.solution.classes.get(self.classes.get(server, server))
+        if cls is not None and not cls.opaque:
+            ep = next((e for e in cls.endpoints if endpoint in (e.name, e.riid)), None)
+            if ep is not None:
+                m = next((m for m in ep.interface.methods if method in (m.name, m.index)), None)
+                if m is not None:
+                    found = Address(ep, m)
+        self._addresses[key] = found
+        return found
+
     # ------------------------------------------------------------------ kernel calls
-    def call(self, channel: str, endpoint: str | None, method: str | None, message: dict) -> dict:
+    def call(self, channel: str, endpoint: str | int | None, method: str | int | None, message: dict) -> dict:
         """Send a request on the calling thread's channel and block until the reply.
 
-        Returns the out-parameters; raises :class:`IpcError` for a denied or failed
-        exchange, and :class:`ServerError` when the server replied with an error.
+        The message is marshalled as a generated proxy would; a value that does not
+        fit the IDL type cannot be marshalled and fails with ``rcInvalidArgument``
+        before anything is sent.  Returns the out-parameters; raises
+        :class:`IpcError` for a denied or failed exchange, and :class:`ServerError`
+        when the server replied with an error.
         """
         th = self._me()
-        ch = self.channels.get((th.task, channel))
-        if ch is None or ch.server not in self.running:
-            self._record("call", th, None, None, rc=Rc.NOT_CONNECTED, detail=f"channel {channel}")
-            raise IpcError(Rc.NOT_CONNECTED, f"{th.task} has no connected channel {channel!r}")
+        ch = self._channel(th, channel)
+        addr = self.address(ch.server, endpoint, method)
+        if addr is None:
+            return self._request(th, ch, endpoint, method, dict(message), None, None)
+        try:
+            data = wire.pack(addr.riid, addr.mid, "request", addr.layouts["request"], message)
+        except wire.WireError as exc:
+            return self._refuse(th, ch, Event.request(th.task, ch.server, addr.endpoint.name, addr.method.name),
+                                f"{MALFORMED}: cannot marshal: {exc}")
+        return self.call_raw(channel, data, _checked=(ch, addr))
+
+    def call_raw(self, channel: str, data: bytes, _checked: tuple | None = None) -> dict:
+        """Send a request already in wire form (as a hand-written or hostile client would).
+
+        The kernel reads the RIID and MID, decodes the message for that method and
+        denies it as malformed if it does not decode.
+        """
+        th = self._me()
+        ch, addr = _checked if _checked is not None else (self._channel(th, channel), None)
+        try:
+            kind, riid, mid, body = wire.unpack_header(data)
+            if kind != "request":
+                raise wire.WireError(f"a {kind} header on a request")
+            if addr is None or (addr.riid, addr.mid) != (riid, mid):
+                addr = self.address(ch.server, riid, mid)
+            if addr is None:
+                raise wire.WireError(f"{ch.server} has no endpoint RIID {riid} with a method MID {mid}")
+            message = _decode(addr.layouts["request"], data, body)
+        except wire.WireError as exc:
+            what = Event.request(th.task, ch.server, addr.endpoint.name if addr else None,
+                                 addr.method.name if addr else None)
+            return self._refuse(th, ch, what, f"{MALFORMED}: {exc}")
+        return self._request(th, ch, addr.endpoint.name, addr.method.name, message, addr, bytes(data))
+
+    def _request(self, th: Thread, ch: Channel, endpoint, method, message: dict,
+                 addr: Address | None, data: bytes | None) -> dict:
         event = Event.request(th.task, ch.server, endpoint, method, message)
         d = self.module.decide(event)
         if not d.granted:
             rc = _rc(d)
-            self._record("call", th, event, d, rc=rc)
+            self._record("call", th, event, d, rc=rc, channel=ch.id)
             self._yield()                       # a kernel call is a scheduling point either way
             raise IpcError(rc, event.describe(), d)
-        self._record("call", th, event, d)
-        self.queues.setdefault((ch.server, ch.id), deque()).append(
-            Request(ch.id, th.task, endpoint, method, dict(message), th))
+        self.exchanges += 1
+        self._record("call", th, event, d, channel=ch.id, exchange=self.exchanges)
+        self._queue(ch.server, ch.id).append(
+            Request(ch.id, th.task, endpoint, method, message, th, addr, data, self.exchanges))
+        for monitor in self.monitors:
+            monitor("request", th.task, ch.server, message)
         th.waits = ("call", ch.server)
         self._yield()
         reply, th.reply = th.reply, None
@@ -192,75 +330,240 @@ class Kernel:
             raise ServerError(reply.message)
         return reply.message
 
+    def _refuse(self, th: Thread, ch: Channel, event: Event, reason: str) -> dict:
+        """A request the kernel rejects before the rules: malformed (rcInvalidArgument)."""
+        d = Decision(False, reason, event)
+        self._record("call", th, event, d, rc=Rc.INVALID_ARGUMENT, channel=ch.id)
+        self._yield()
+        raise IpcError(Rc.INVALID_ARGUMENT, event.describe(), d)
+
     def recv(self, channels: tuple[str, ...] | None = None) -> Request:
-        """Block until a request arrives on one of the calling thread's server channels."""
+        """Block until a request arrives on one of the calling thread's server channels
+        (static ones, and run-time ones connected while it waits)."""
         th = self._me()
-        mine = tuple(cid for (client, cid), ch in self.channels.items() if ch.server == th.task
-                     and (channels is None or cid in channels))
-        th.waits = ("recv", mine)
         while True:
-            req = self._take(th.task, mine)
-            if req is not None:
-                th.waits = None
-                self._record("recv", th, Event.request(req.client, th.task, req.endpoint, req.method,
-                                                       req.message), None)
-                return req
+            boxes = self._inbox(th.task, channels)
+            for _, q in boxes:
+                if q:
+                    req = q.popleft()
+                    th.waits = None
+                    if self.trace:
+                        self._record("recv", th, Event.request(req.client, th.task, req.endpoint, req.method,
+                                                               req.message), None, channel=req.channel,
+                                     exchange=req.id)
+                    return req
+            th.waits = ("recv", tuple(cid for cid, _ in boxes), boxes, self.topology)
             self._yield()
+
+    def _inbox(self, task: str, channels: tuple[str, ...] | None) -> tuple:
+        """(channel id, queue) of every channel ``task`` serves (among ``channels``),
+        cached until the next run-time channel."""
+        key = (task, channels)
+        hit = self._inboxes.get(key)
+        if hit is None or hit[0] != self.topology:
+            boxes = tuple((cid, self._queue(task, cid)) for (_, cid), ch in self.channels.items()
+                          if ch.server == task and (channels is None or cid in channels))
+            hit = self._inboxes[key] = (self.topology, boxes)
+        return hit[1]
+
+    def _queue(self, server: str, channel: str) -> deque:
+        q = self.queues.get((server, channel))
+        if q is None:
+            q = self.queues[(server, channel)] = deque()
+        return q
 
     def reply(self, req: Request, message: dict | None = None, error: bool = False) -> None:
         """Answer ``req`` with out-parameters, or with error-parameters when ``error``."""
         th = self._me()
         kind = "error" if error else "response"
-        ctor = Event.error if error else Event.response
-        event = ctor(th.task, req.client, req.endpoint, req.method, message or {})
-        d = self.module.decide(event)
+        message = dict(message or {})
+        if req.address is not None:
+            addr = req.address
+            try:
+                data = wire.pack(addr.riid, addr.mid, kind, addr.layouts[kind], message)
+            except wire.WireError as exc:
+                self._answer(th, req, kind, message, f"{MALFORMED}: cannot marshal: {exc}")
+                return
+            self.reply_raw(req, data)
+            return
+        self._answer(th, req, kind, message, None)
+
+    def reply_raw(self, req: Request, data: bytes) -> None:
+        """Answer ``req`` with a reply already in wire form; it must decode for the
+        request's method, or it is malformed."""
+        th = self._me()
+        kind, message, problem = "response", {}, None
+        try:
+            kind, riid, mid, body = wire.unpack_header(data)
+            if kind == "request":
+                raise wire.WireError("a request header on a reply")
+            addr = req.address
+            if addr is None or (riid, mid) != (addr.riid, addr.mid):
+                raise wire.WireError(f"RIID {riid}/MID {mid} do not match the request being answered")
+            message = _decode(addr.layouts[kind], data, body)
+        except wire.WireError as exc:
+            problem = f"{MALFORMED}: {exc}"
+        self._answer(th, req, kind, message, problem)
+
+    def _answer(self, th: Thread, req: Request, kind: str, message: dict, problem: str | None) -> None:
+        ctor = Event.error if kind == "error" else Event.response
+        event = ctor(th.task, req.client, req.endpoint, req.method, message)
+        d = Decision(False, problem, event) if problem else self.module.decide(event)
         rc = _rc(d)
-        self._record("reply", th, event, d, rc=rc)
-        req.caller.reply = Reply(rc, kind, dict(message or {}) if d.granted else {}, d)
+        self._record("reply", th, event, d, rc=rc, channel=req.channel, exchange=req.id)
+        req.caller.reply = Reply(rc, kind, message if d.granted else {}, d)
         req.caller.waits = None
+        if d.granted:
+            for monitor in self.monitors:
+                monitor(kind, th.task, req.client, message)
         self._yield()
         if rc != Rc.OK:
             raise IpcError(rc, event.describe(), d)
 
+    def pause(self) -> None:
+        """Give way to the other ready threads (a thread yield: no message, no decision)."""
+        self._me()
+        self._yield()
+
+    def note(self, text: str) -> None:
+        """A line of the behaviour's own in the trace (not a scheduling point)."""
+        self._record("note", self.current, None, None, detail=text)
+
+    def inject(self, event: Event) -> Decision:
+        """Deliver one message outside any thread, in the order a caller chooses (the
+        replay of a counterexample): marshalled, structure-checked and decided like a
+        message of a run, and recorded as the sender's ``call`` or ``reply``.
+
+        A message between two processes with no channel is still decided: the prover
+        assumes a channel may be opened at run time, and so does the replay.
+        """
+        kind = event.kind
+        if kind == "execute":
+            d = self.module.decide(event)
+            self._record("execute", None, event, d)
+            if d.granted and event.dst in self.classes:
+                self.running.add(event.dst)
+            return d
+        sender = Thread(f"{event.src}/replay", str(event.src))
+        if kind not in ("request", "response", "error"):
+            d = self.module.decide(event)
+            self._record(kind, sender, event, d, rc=_rc(d))
+            return d
+        client, server = (event.src, event.dst) if kind == "request" else (event.dst, event.src)
+        channel = next((ch.id for ch in self.channels.values() if (ch.client, ch.server) == (client, server)),
+                       "kernel" if KERNEL_CLASS in (client, server) else "(run-time)")
+        addr = self.address(server, event.endpoint, event.method)
+        problem = None
+        message = dict(event.message)
+        if addr is not None:
+            try:
+                data = wire.pack(addr.riid, addr.mid, kind, addr.layouts[kind], message)
+                message = addr.layouts[kind].decode(wire.unpack_header(data)[3])
+            except wire.WireError as exc:
+                problem = f"{MALFORMED}: {exc}"
+        event = Event(kind, event.src, event.dst, event.endpoint, event.method, message)
+        d = Decision(False, problem, event) if problem else self.module.decide(event)
+        self._record("call" if kind == "request" else "reply", sender, event, d, rc=_rc(d), channel=channel)
+        if d.granted:
+            for monitor in self.monitors:
+                monitor(kind, str(event.src), str(event.dst), message)
+        return d
+
+    # ------------------------------------------------------------------ run-time channels
+    def publish(self, service: str, endpoint: str | None = None) -> None:
+        """Offer the calling process's ``endpoint`` under ``service`` (a kernel request
+        the policy decides: ``request dst=kl.core.Core endpoint=cm.CM method=Publish``)."""
+        th = self._me()
+        self._kernel_service(th, "Publish", {"service": service, "endpoint": endpoint or ""})
+        self.services[service] = (th.task, endpoint)
+        self._record("publish", th, None, None, detail=f"{service} -> {th.task} {endpoint or ''}".rstrip())
+
+    def connect(self, service: str) -> str:
+        """Open a channel to a published service; returns its channel id (the service
+        name).  Both the request and the kernel's answer are decided by the policy;
+        an unknown service, or a server no longer running, is ``rcNotConnected``."""
+        th = self._me()
+        target = self.services.get(service)
+        if target is None or target[0] not in self.running:
+            self._kernel_service(th, "Connect", {"service": service}, answer={"rc": int(Rc.NOT_CONNECTED)})
+            raise IpcError(Rc.NOT_CONNECTED, f"no running server publishes {service!r}")
+        server, _ = target
+        self._kernel_service(th, "Connect", {"service": service, "server": server})
+        self.channels[(th.task, service)] = Channel(service, th.task, server, None)
+        self.topology += 1
+        self._record("connect", th, None, None, channel=service, detail=f"{th.task} -> {server}")
+        return service
+
+    def _kernel_service(self, th: Thread, method: str, message: dict, answer: dict | None = None) -> None:
+        """One exchange with the kernel: the request and its answer (an error when
+        ``answer`` is given), both decided by the policy."""
+        event = Event.request(th.task, KERNEL_CLASS, CM_ENDPOINT, method, message)
+        d = self.module.decide(event)
+        self._record("call", th, event, d, rc=_rc(d), channel="kernel")
+        self._yield()
+        if not d.granted:
+            raise IpcError(_rc(d), event.describe(), d)
+        ctor = Event.error if answer is not None else Event.response
+        back = ctor(KERNEL_CLASS, th.task, CM_ENDPOINT, method, answer or {})
+        d = self.module.decide(back)
+        self._record("reply", None, back, d, rc=_rc(d), channel="kernel")
+        if not d.granted:
+            raise IpcError(_rc(d), back.describe(), d)
+
     # ------------------------------------------------------------------ scheduling
-    def run(self, max_steps: int = 100_000) -> Outcome:
-        """Run every thread until all finish, all block (deadlock), or ``max_steps`` switches."""
+    def run(self, max_steps: int = 100_000, timeout: float | None = None) -> Outcome:
+        """Run every thread until all finish, all block (deadlock), ``max_steps``
+        switches, or ``timeout`` seconds of wall time (checked between switches)."""
         self._scheduler = greenlet.getcurrent()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        live = [t for t in self.threads if not t.done]
+        known = len(self.threads)
         while True:
-            ready = [t for t in self.threads if not t.done and self._ready(t)]
+            if known != len(self.threads):            # threads spawned while running
+                live.extend(self.threads[known:])
+                known = len(self.threads)
+            ready = [t for t in live if self._ready(t)]
             if not ready:
                 return self._ending()
             if self.steps >= max_steps:
-                return Outcome("step-limit", self.steps, blocked=self._blocked())
+                return self._ending("step-limit")
+            if deadline is not None and not self.steps % 256 and time.monotonic() > deadline:
+                return self._ending("timeout")
             self.steps += 1
             th = self.rng.choice(ready) if len(ready) > 1 else ready[0]
             self.current = th
             th.glet.switch()
             self.current = None
+            if th.done:
+                live.remove(th)
 
     def _ready(self, th: Thread) -> bool:
-        if th.waits is None:
+        w = th.waits
+        if w is None:
             return True
-        if th.waits[0] == "recv":
-            return any(self.queues.get((th.task, cid)) for cid in th.waits[1])
+        if w[0] == "recv":
+            if w[3] != self.topology:          # a channel was connected: look again
+                return True
+            for _, q in w[2]:
+                if q:
+                    return True
         return False                           # a blocked call waits for the reply
 
-    def _ending(self) -> Outcome:
-        """No thread can run: finished (servers may idle in ``recv``) or a deadlock.
+    def _ending(self, limit: str | None = None) -> Outcome:
+        """No thread can run (finished or deadlock), or a limit was hit.
 
         A deadlock is a thread that will never get its reply (blocked in ``call``),
         or threads waiting on each other in a ring.
         """
         errors = [f"{t.name}: {type(t.error).__name__}: {t.error}" for t in self.threads if t.error]
-        blocked = self._blocked()
+        blocked = [t.name for t in self.threads if not t.done and t.waits is not None]
+        if limit is not None:
+            return Outcome(limit, self.steps, blocked=blocked, errors=errors)
         cycle = self.wait_for_cycle() if blocked else []
         calling = [t for t in self.threads if not t.done and t.waits is not None and t.waits[0] == "call"]
         if cycle or calling:
             return Outcome("deadlock", self.steps, cycle=cycle, blocked=blocked, errors=errors)
         return Outcome("crashed" if errors else "finished", self.steps, blocked=blocked, errors=errors)
-
-    def _blocked(self) -> list[str]:
-        return [t.name for t in self.threads if not t.done and t.waits is not None]
 
     def wait_for_cycle(self) -> list[str]:
         """Threads waiting on each other in a ring (empty if the wait has no cycle).
@@ -276,13 +579,21 @@ class Kernel:
             if t.waits[0] == "call":
                 g.add_edges_from((t.name, u.name) for u in live if u.task == t.waits[1])
             else:
-                clients = {self.channels[key].client for key in self.channels if key[1] in t.waits[1]
-                           and self.channels[key].server == t.task}
+                clients = {ch.client for (_, cid), ch in self.channels.items()
+                           if cid in t.waits[1] and ch.server == t.task}
                 g.add_edges_from((t.name, u.name) for u in live if u.task in clients)
         try:
             return [u for u, _ in nx.find_cycle(g)]
         except nx.NetworkXNoCycle:
             return []
+
+    def _channel(self, th: Thread, channel: str) -> Channel:
+        ch = self.channels.get((th.task, channel))
+        if ch is None or ch.server not in self.running:
+            self._record("call", th, None, None, rc=Rc.NOT_CONNECTED, channel=channel,
+                         detail=f"{th.task} has no connected channel {channel!r}")
+            raise IpcError(Rc.NOT_CONNECTED, f"{th.task} has no connected channel {channel!r}")
+        return ch
 
     def _take(self, task: str, channels: tuple[str, ...]) -> Request | None:
         for cid in channels:
@@ -301,13 +612,32 @@ class Kernel:
 
     # ------------------------------------------------------------------ trace
     def _record(self, op: str, th: Thread | None, event: Event | None, d: Decision | None,
-                rc: Rc | None = None, detail: str = "") -> None:
-        rec: dict = {"step": self.steps, "op": op, "thread": th.name if th else "kernel"}
+                rc: Rc | None = None, channel: str | None = None, detail: str = "", force: bool = False,
+                exchange: int = 0) -> None:
+        """One trace record (see :mod:`ksm.sim.trace` for its fields)."""
+        if not (self.trace or force):
+            return
+        rec: dict = {"step": self.steps, "op": op, "thread": th.name if th else "kernel",
+                     "task": th.task if th else KERNEL_CLASS}
+        if channel is not None:
+            rec["channel"] = channel
+        if exchange:
+            rec["exchange"] = exchange
         if event is not None:
             rec["event"] = event.describe()
+            rec["kind"] = event.kind
+            for key in ("src", "dst", "endpoint", "method"):
+                value = getattr(event, key)
+                if value is not None:
+                    rec[key] = value
+            if event.message:
+                rec["message"] = jsonable(event.message)
         if d is not None:
             rec["decision"] = "granted" if d.granted else "denied"
             rec["reason"] = d.reason
+            if d.steps:
+                rec["explain"] = [f"{s.span.file}:{s.span.line} {s.verdict} {s.what}" if s.span
+                                  else f"- {s.verdict} {s.what}" for s in d.steps]
         if rc is not None:
             rec["rc"] = rc.sdk_name
         if detail:
@@ -316,10 +646,3 @@ class Kernel:
         if self.on_record is not None:
             self.on_record(rec)
 
-
-class ServerError(Exception):
-    """The server replied with an error (its error-parameters are ``params``)."""
-
-    def __init__(self, params: dict):
-        super().__init__(f"server error {params}")
-        self.params = params

@@ -37,7 +37,7 @@ import z3
 from policy_lang.solution import Solution
 
 from ..engine import Options, SecurityModule
-from ..events import Event
+from ..events import Event, jsonable
 from ..expressions import EvalContext, ExprCompiler
 from ..security_models.symbolic import TRUE, Fresh, NotEncoded, allof, anyof
 from .message import SymbolicMessage, plainest_model
@@ -104,17 +104,6 @@ class ProveOptions:
 def _event_json(e: Event) -> dict:
     return {"kind": e.kind, "src": e.src, "dst": e.dst, "endpoint": e.endpoint, "method": e.method,
             "message": jsonable(e.message)}
-
-
-def jsonable(v):
-    """A message value as JSON can hold it (bytes as hex)."""
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, dict):
-        return {k: jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    return v
 
 
 # ====================================================================== the prover

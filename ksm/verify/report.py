@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .prove import PROVED, REFUTED, UNKNOWN, Result, jsonable
+from ..events import jsonable
+from .prove import PROVED, REFUTED, UNKNOWN, Result
 
 _RULES = {
     REFUTED: ("KSM-PROOF-REFUTED", "error", "A property of the security policy does not hold"),

@@ -1,0 +1,115 @@
+"""Client proxies and server dispatchers built from the EDL/CDL/IDL, as nk-gen-c builds
+them for C.
+
+A :class:`Proxy` stands for one endpoint of the server at the other end of a
+channel: it has one Python method per interface method, taking the in-parameters
+(by position in IDL order, or by name), marshalling them into the wire layout and
+returning the out-parameters as a dictionary.  A denied or failed exchange raises
+:class:`~ksm.sim.kernel.IpcError`; an error reply raises
+:class:`~ksm.sim.kernel.ServerError` with the error-parameters.
+
+:func:`dispatch` is the server's loop: receive, find the implementation by the
+request's RIID (endpoint) and MID (method), call it with the in-parameters, reply
+with what it returns.  An implementation returns a dictionary of out-parameters, a
+bare value when the method has exactly one out-parameter, or None when it has none;
+raising :class:`ServerError` sends an error reply instead.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from policy_lang.solution import Endpoint
+from policy_lang.types import MethodDef
+
+from .kernel import IpcError, Kernel, Request, ServerError
+
+
+class Proxy:
+    """The client side of one endpoint on one channel (``proxy.Ping(value=3)``)."""
+
+    def __init__(self, kernel: Kernel, channel: str, endpoint: Endpoint):
+        self.kernel, self.channel, self.endpoint = kernel, channel, endpoint
+        for m in endpoint.interface.methods:
+            setattr(self, m.name, self._method(m))
+
+    def _method(self, m: MethodDef) -> Callable[..., dict]:
+        names = tuple(p.name for p in m.in_params)
+        kernel, channel, ep, name = self.kernel, self.channel, self.endpoint.name, m.name
+
+        def call(*args: Any, **kw: Any) -> dict:
+            if len(args) > len(names):
+                raise TypeError(f"{ep}.{name}() takes {len(names)} in-parameters ({', '.join(names)})")
+            message = dict(zip(names, args))
+            message.update(kw)
+            return kernel.call(channel, ep, name, message)
+
+        call.__name__ = name
+        call.__doc__ = f"{ep}.{name}({', '.join(names)}) on channel {channel}"
+        return call
+
+    def __repr__(self) -> str:
+        return f"<Proxy {self.endpoint.name} ({self.endpoint.interface.name}) on {self.channel}>"
+
+
+def proxy(kernel: Kernel, task: str, channel: str, endpoint: str | None = None) -> Proxy:
+    """A proxy for ``task``'s ``channel``: ``endpoint`` may be left out when the
+    server's class has exactly one."""
+    ch = kernel.channels.get((task, channel))
+    if ch is None:
+        raise ValueError(f"{task} has no channel {channel!r}")
+    cls = kernel.solution.classes.get(kernel.classes.get(ch.server, ""))
+    endpoints = cls.endpoints if cls is not None else ()
+    if endpoint is None:
+        if len(endpoints) != 1:
+            names = ", ".join(e.name for e in endpoints) or "none"
+            raise ValueError(f"{ch.server} has {len(endpoints)} endpoints ({names}): name the one to call")
+        return Proxy(kernel, channel, endpoints[0])
+    ep = next((e for e in endpoints if e.name == endpoint), None)
+    if ep is None:
+        names = ", ".join(e.name for e in endpoints) or "none"
+        raise ValueError(f"{ch.server} has no endpoint {endpoint!r} (it has: {names})")
+    return Proxy(kernel, channel, ep)
+
+
+def out_message(method: MethodDef, result: Any) -> dict:
+    """What an implementation returned, as the out-parameters of ``method``."""
+    if isinstance(result, Mapping):
+        return dict(result)
+    outs = method.out_params
+    if result is None and not outs:
+        return {}
+    if len(outs) == 1:
+        return {outs[0].name: result}
+    raise TypeError(f"{method.name} has out-parameters {', '.join(p.name for p in outs) or 'none'}: "
+                    f"return a dictionary of them (got {type(result).__name__})")
+
+
+def handle(kernel: Kernel, req: Request, implementations: Mapping[str, Any]) -> None:
+    """Answer one request with the implementation of its endpoint and method."""
+    impl = implementations.get(req.endpoint)
+    fn = getattr(impl, req.method, None) if impl is not None and req.method else None
+    if fn is None:
+        raise NotImplementedError(f"no implementation of {req.endpoint}.{req.method} "
+                                  f"(behaviour of {kernel.classes.get(kernel.current.task) if kernel.current else '?'})")
+    try:
+        result = fn(**req.message)
+    except ServerError as exc:
+        kernel.reply(req, exc.params, error=True)
+        return
+    kernel.reply(req, out_message(req.address.method, result) if req.address else dict(result or {}))
+
+
+def dispatch(kernel: Kernel, implementations: Mapping[str, Any], requests: int | None = None) -> None:
+    """The server loop: receive and answer requests (forever, or ``requests`` of them).
+
+    A request whose reply the security module denies does not stop the loop: the
+    server's ``reply`` fails with the code, as in C, and the next request is served.
+    """
+    served = 0
+    while requests is None or served < requests:
+        req = kernel.recv()
+        try:
+            handle(kernel, req, implementations)
+        except IpcError:
+            pass                           # the reply was refused; recorded in the trace
+        served += 1
