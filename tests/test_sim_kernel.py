@@ -226,3 +226,15 @@ def test_a_crashing_behaviour_is_reported_not_raised(sol):
     k.spawn("client", lambda kernel: 1 / 0)
     out = k.run()
     assert out.status == "crashed" and "ZeroDivisionError" in out.errors[0]
+
+
+def test_a_wall_time_limit_stops_an_endless_exchange(sol):
+    k = Kernel(sol)
+    k.spawn("server", serve(k, times=10**9))
+
+    def client(kernel):
+        while True:
+            kernel.call("srv", "api", "Put", {"v": 1})
+    k.spawn("client", client)
+    out = k.run(max_steps=10**9, timeout=0.05)
+    assert out.status == "timeout" and 0 < out.steps < 10**9 and not out.ok

@@ -273,3 +273,12 @@ def test_cli_simulate_replays_a_counterexample(prove_json, capsys):
                  "--property", "crypto_reads_only_signing_keys"]) == 0
     out = capsys.readouterr().out
     assert "replay of crypto_reads_only_signing_keys" in out and '{"keyId": 512}  GRANTED' in out
+
+
+def test_bench_simulate_reports_round_trips_against_the_bare_call():
+    from ksm.sim.bench import bench_simulate
+
+    rows = {name: value for name, value, _ in bench_simulate(round_trips=300, repeat=1, models=MODELS).rows}
+    bare = rows["baseline: bare Python call of Server.Ping"]
+    per = rows["round trip, decisions on, trace off"]
+    assert 0 < bare < per and rows["  ratio to the bare call"] > 1
