@@ -78,6 +78,17 @@ def _monitor(props: Iterable[Property] | None) -> TaintMonitor | None:
     return TaintMonitor(props) if props else None
 
 
+def _kernel(solution: Solution, seed: int, props: Iterable[Property] | None) -> tuple[Kernel, list[Violation]]:
+    """A kernel with the taint monitor attached when there are properties, and the
+    list its violations will land in."""
+    kernel = Kernel(solution, seed=seed)
+    monitor = _monitor(props)
+    if monitor is None:
+        return kernel, []
+    kernel.monitors.append(monitor)
+    return kernel, monitor.violations
+
+
 def run_behaviours(solution: Solution, module_path: str | Path | None, seed: int = 0, steps: int = 100_000,
                    timeout: float | None = None, props: Iterable[Property] | None = None) -> RunReport:
     """Run the behaviour module (default: ``sim/behaviours.py`` in the solution folder)."""
@@ -87,14 +98,10 @@ def run_behaviours(solution: Solution, module_path: str | Path | None, seed: int
             raise SimInputError(SIM_BEHAVIOUR, f"no behaviours given and no {DEFAULT_BEHAVIOURS} in {solution.root}",
                                 None, "pass --behaviours MODULE.py or --scenario FILE.yaml")
     kinds = behaviours_of(load_module(module_path), solution.classes)
-    kernel = Kernel(solution, seed=seed)
-    monitor = _monitor(props)
-    if monitor:
-        kernel.monitors.append(monitor)
+    kernel, violations = _kernel(solution, seed, props)
     start(kernel, kinds)
     outcome = kernel.run(steps, timeout)
-    return RunReport(kernel, outcome, violations=monitor.violations if monitor else [],
-                     title=f"{solution.root} with {module_path} (seed {seed})")
+    return RunReport(kernel, outcome, violations=violations, title=f"{solution.root} with {module_path} (seed {seed})")
 
 
 def run_scenario(solution: Solution, path: str | Path, seed: int | None = None, steps: int | None = None,
@@ -102,14 +109,10 @@ def run_scenario(solution: Solution, path: str | Path, seed: int | None = None, 
     """Run a scenario file; the command line's seed and steps win over the file's."""
     scenario = load_scenario(path, solution)
     seed = seed if seed is not None else scenario.seed or 0
-    kernel = Kernel(solution, seed=seed)
-    monitor = _monitor(props)
-    if monitor:
-        kernel.monitors.append(monitor)
+    kernel, violations = _kernel(solution, seed, props)
     failures = install(kernel, scenario)
     outcome = kernel.run(steps if steps is not None else scenario.steps or 100_000, timeout)
-    return RunReport(kernel, outcome, failures, monitor.violations if monitor else [],
-                     title=f"{solution.root} scenario {path} (seed {seed})")
+    return RunReport(kernel, outcome, failures, violations, title=f"{solution.root} scenario {path} (seed {seed})")
 
 
 def run_replays(solution: Solution, path: str | Path, only: str | None = None,
