@@ -82,7 +82,9 @@ def _prove_example(model: Path):
     from policy_lang.props import find_property_files, load_properties
 
     sol = load(model, LoadOptions(defines=read_defines(model)))
-    prover = Prover(sol)
+    # A generous per-query limit: the slowest CHC proof takes about 10 s on an idle
+    # machine, and a loaded CI machine must not turn it into UNKNOWN.
+    prover = Prover(sol, ProveOptions(timeout_ms=120_000))
     return sol, [prover.prove(p) for f in find_property_files(sol)
                  for p in load_properties(sol, f).properties if p.kind != "never_flow"]
 
