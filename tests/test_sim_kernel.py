@@ -209,7 +209,8 @@ def test_a_call_nobody_serves_is_a_deadlock_without_a_cycle(sol):
     assert out.status == "deadlock" and out.cycle == [] and out.blocked == ["client#0"]
 
 
-def test_step_limit_stops_an_endless_exchange(sol):
+def _endless(sol) -> Kernel:
+    """A client calling the server for ever."""
     k = Kernel(sol)
     k.spawn("server", serve(k, times=10**9))
 
@@ -217,7 +218,11 @@ def test_step_limit_stops_an_endless_exchange(sol):
         while True:
             kernel.call("srv", "api", "Put", {"v": 1})
     k.spawn("client", client)
-    out = k.run(max_steps=50)
+    return k
+
+
+def test_step_limit_stops_an_endless_exchange(sol):
+    out = _endless(sol).run(max_steps=50)
     assert out.status == "step-limit" and out.steps == 50
 
 
@@ -229,12 +234,5 @@ def test_a_crashing_behaviour_is_reported_not_raised(sol):
 
 
 def test_a_wall_time_limit_stops_an_endless_exchange(sol):
-    k = Kernel(sol)
-    k.spawn("server", serve(k, times=10**9))
-
-    def client(kernel):
-        while True:
-            kernel.call("srv", "api", "Put", {"v": 1})
-    k.spawn("client", client)
-    out = k.run(max_steps=10**9, timeout=0.05)
+    out = _endless(sol).run(max_steps=10**9, timeout=0.05)
     assert out.status == "timeout" and 0 < out.steps < 10**9 and not out.ok

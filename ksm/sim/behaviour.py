@@ -74,7 +74,7 @@ class Behaviour:
 def served_endpoints(kernel: Kernel, behaviour: Behaviour) -> dict[str, Any]:
     """Endpoint name -> implementing object, for the endpoints the behaviour implements
     at least one method of."""
-    cls = kernel.solution.classes[kernel.classes[behaviour.task]]
+    cls = kernel.process_class(behaviour.task)
     out = {}
     for ep in cls.endpoints:
         impl = behaviour.implementation(ep.name)

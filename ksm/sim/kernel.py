@@ -48,7 +48,7 @@ from typing import Any, Callable
 import greenlet
 import networkx as nx
 
-from policy_lang.solution import KERNEL_CLASS, Channel, Endpoint, Solution
+from policy_lang.solution import KERNEL_CLASS, Channel, Endpoint, ProcessClass, Solution
 from policy_lang.types import MethodDef
 
 from ..engine import Options, SecurityModule
@@ -89,6 +89,21 @@ def _decode(lay: wire.Layout, data: bytes, body) -> dict:
     if fixed != lay.fixed_size:
         raise wire.WireError(f"constant part of {fixed} bytes, the method's is {lay.fixed_size}")
     return lay.decode(body)
+
+
+def find_address(cls: ProcessClass | None, endpoint: str | int | None, method: str | int | None) -> Address | None:
+    """The endpoint and method of a server of class ``cls`` that a message names (by
+    name or RIID/MID).
+
+    None for a class without such an endpoint or method, or without an EDL at all
+    (opaque): such messages travel as dictionaries and the security module's own
+    structure check and rules decide them.
+    """
+    if cls is None or cls.opaque:
+        return None
+    ep = next((e for e in cls.endpoints if endpoint in (e.name, e.riid)), None)
+    m = next((m for m in ep.interface.methods if method in (m.name, m.index)), None) if ep is not None else None
+    return Address(ep, m) if m is not None else None
 
 
 class IpcError(Exception):
@@ -240,25 +255,16 @@ class Kernel:
         th.waits = None
 
     # ------------------------------------------------------------------ addresses
-    def address(self, server: str, endpoint: str | int | None, method: str | int | None) -> Address | None:
-        """The endpoint and method of ``server`` a message names (by name or RIID/MID).
+    def process_class(self, task: str) -> ProcessClass | None:
+        """The class of a running or init.yaml process (or of a built-in by its name)."""
+        return self.solution.classes.get(self.classes.get(task, task))
 
-        None for a server whose class has no such endpoint or method, or no EDL at
-        all (opaque): such messages travel as dictionaries and the security module's
-        own structure check and rules decide them.
-        """
+    def address(self, server: str, endpoint: str | int | None, method: str | int | None) -> Address | None:
+        """:func:`find_address`, cached per (server, endpoint, method)."""
         key = (server, endpoint, method)
         if key in self._addresses:
             return self._addresses[key]
-        found = None
-        cls = self.solution.classes.get(self.classes.get(server, server))
-        if cls is not None and not cls.opaque:
-            ep = next((e for e in cls.endpoints if endpoint in (e.name, e.riid)), None)
-            if ep is not None:
-                m = next((m for m in ep.interface.methods if method in (m.name, m.index)), None)
-                if m is not None:
-                    found = Address(ep, m)
-        self._addresses[key] = found
+        found = self._addresses[key] = find_address(self.process_class(server), endpoint, method)
         return found
 
     # ------------------------------------------------------------------ kernel calls

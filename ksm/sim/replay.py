@@ -26,7 +26,7 @@ from policy_lang.types import ArrayType, BytesType, SequenceType, StructType, Un
 
 from ..events import Event
 from .codes import SIM_REPLAY, SimInputError
-from .kernel import Kernel
+from .kernel import Kernel, find_address
 
 EVENT_KEYS = ("kind", "src", "dst", "endpoint", "method", "message")
 
@@ -68,7 +68,7 @@ def _restore(t: Any, v: Any) -> Any:
     return v
 
 
-def _event(solution: Solution, kernel: Kernel, raw: Any, where: str) -> Event:
+def _event(solution: Solution, classes: dict[str, str], raw: Any, where: str) -> Event:
     if not isinstance(raw, dict) or raw.get("kind") not in ("execute", "request", "response", "error", "security"):
         raise SimInputError(SIM_REPLAY, f"{where}: not an event (needs kind, src, dst, endpoint, method, message)",
                             None)
@@ -76,7 +76,8 @@ def _event(solution: Solution, kernel: Kernel, raw: Any, where: str) -> Event:
     if not isinstance(message, dict):
         raise SimInputError(SIM_REPLAY, f"{where}: message must be an object", None)
     server = raw.get("dst") if raw["kind"] == "request" else raw.get("src")
-    addr = kernel.address(server, raw.get("endpoint"), raw.get("method")) if server is not None else None
+    cls = solution.classes.get(classes.get(server, server)) if server is not None else None
+    addr = find_address(cls, raw.get("endpoint"), raw.get("method"))
     if addr is not None:
         types = {p.name: p.type for p in message_params(addr.method, raw["kind"])}
         message = {k: _restore(types[k], v) if k in types else v for k, v in message.items()}
@@ -110,16 +111,16 @@ def load_traces(path: str | Path, solution: Solution, only: str | None = None) -
         raise SimInputError(SIM_REPLAY, f"cannot read {path}: {exc}", Span(str(path), 1, 1)) from None
     except json.JSONDecodeError as exc:
         raise SimInputError(SIM_REPLAY, f"not JSON: {exc.msg}", Span(str(path), exc.lineno, exc.colno)) from None
-    probe = Kernel(solution, trace=False)      # resolves addresses for the message types
+    classes = {i.task: i.cls for i in solution.instances}      # to find each message's types
     traces = []
     for title, cex in traces_in(doc):
         if only is not None and not title.startswith(f"{only} "):
             continue
-        setup = [_event(solution, probe, e, f"{title}: setup[{i}]") for i, e in enumerate(cex.get("setup") or ())]
+        setup = [_event(solution, classes, e, f"{title}: setup[{i}]") for i, e in enumerate(cex.get("setup") or ())]
         steps = []
         for i, raw in enumerate(cex.get("steps") or ()):
             expect = raw.get("expect", "granted") if isinstance(raw, dict) else "granted"
-            steps.append((_event(solution, probe, raw, f"{title}: steps[{i}]"), expect))
+            steps.append((_event(solution, classes, raw, f"{title}: steps[{i}]"), expect))
         traces.append(Trace(title, setup, steps))
     if not traces:
         what = f"for property {only!r}" if only else "in the file"

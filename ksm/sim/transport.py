@@ -57,7 +57,7 @@ def proxy(kernel: Kernel, task: str, channel: str, endpoint: str | None = None) 
     ch = kernel.channels.get((task, channel))
     if ch is None:
         raise ValueError(f"{task} has no channel {channel!r}")
-    cls = kernel.solution.classes.get(kernel.classes.get(ch.server, ""))
+    cls = kernel.process_class(ch.server)
     endpoints = cls.endpoints if cls is not None else ()
     if endpoint is None:
         if len(endpoints) != 1:
@@ -90,7 +90,7 @@ def handle(kernel: Kernel, req: Request, implementations: Mapping[str, Any]) -> 
     fn = getattr(impl, req.method, None) if impl is not None and req.method else None
     if fn is None:
         raise NotImplementedError(f"no implementation of {req.endpoint}.{req.method} "
-                                  f"(behaviour of {kernel.classes.get(kernel.current.task) if kernel.current else '?'})")
+                                  f"(server {kernel.current.task if kernel.current else '?'})")
     try:
         result = fn(**req.message)
     except ServerError as exc:
