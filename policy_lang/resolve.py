@@ -197,6 +197,7 @@ class Resolver:
         self.interfaces: dict[str, InterfaceDef] = dict(builtin_interfaces())
         self.declared_classes: set[str] = {KERNEL_CLASS, EINIT_CLASS}
         self.used_edl: list[str] = []
+        self.edl_uses: dict[str, Span] = {}
         self.objects: dict[str, PolicyObjectDef] = {}
         self.profiles: dict[str, AuditProfileDef] = {}
         self.idl = IdlResolver(self._lookup_idl, diags)
@@ -290,11 +291,13 @@ class Resolver:
                 name = d.cls.text
                 self.declared_classes.add(name)
                 self.used_edl.append(name)
+                self.edl_uses.setdefault(name, src.span(d.pos, d.cls.pos + len(name)))
                 self.ensure_class(name, name, src.span(d.cls.pos))
             elif isinstance(d, ast.TaskClassDecl):
                 name = d.cls.text
                 self.declared_classes.add(name)
                 self.used_edl.append(name)
+                self.edl_uses.setdefault(name, src.span(d.pos, d.edl.pos + len(d.edl.text)))
                 self.ensure_class(name, d.edl.text, src.span(d.edl.pos))
 
     def ensure_class(self, name: str, edl_name: str, at: Span | None, quiet: bool = False) -> ProcessClass:
@@ -1070,6 +1073,7 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
         files=files,
         diagnostics=tuple(diags.sorted()),
         used_edl=tuple(r.used_edl),
+        edl_uses=dict(r.edl_uses),
         includes=tuple(sorted(r.nk_includes)) + tuple(ws.shown(u.path) for u in r.units[1:]),
     )
 

@@ -255,6 +255,25 @@ class SourceFileInfo:
     templated: bool = False
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """A ``ksm: disable=CODE,...`` comment found in one of the solution's files.
+
+    ``scope`` says what it covers: ``"line"`` (a comment after code: findings on its
+    own line), ``"next"`` (a comment alone on its line: findings on the next line
+    holding code) or ``"file"`` (``disable-file=``: the whole file).  ``line`` is the
+    line covered (for ``"file"``, the comment's own line).  ``codes`` holds rule codes
+    as written, or ``"all"``.  The linter reads these; the front end only collects
+    them, so no back end has to re-read the user's text.
+    """
+
+    file: str
+    line: int
+    codes: tuple[str, ...]
+    scope: str
+    span: Span
+
+
 def _frozen(d: dict) -> Mapping:
     return MappingProxyType(dict(d))
 
@@ -283,6 +302,8 @@ class Solution:
     diagnostics: tuple[Diagnostic, ...] = ()
     used_edl: tuple[str, ...] = ()
     includes: tuple[str, ...] = ()
+    edl_uses: Mapping[str, Span] = dataclasses.field(default_factory=dict)   # class -> its first `use EDL`
+    suppressions: tuple[Suppression, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -332,6 +353,6 @@ def message_params(method: MethodDef, event: str) -> tuple:
 __all__ = [
     "ArmDef", "AuditProfileDef", "BindingDef", "CallDef", "Channel", "ChoiceDef", "Endpoint",
     "EVENT_KINDS", "Instance", "MatchDef", "PolicyObjectDef", "ProcessClass", "SelectorSet",
-    "Solution", "SourceFileInfo", "StmtDef", "Target", "TestBlockDef", "TestCaseDef",
+    "Solution", "SourceFileInfo", "StmtDef", "Suppression", "Target", "TestBlockDef", "TestCaseDef",
     "TestSequenceDef", "message_params", "IdlType",
 ]
