@@ -14,6 +14,8 @@ from typing import Sequence
 
 from policy_lang import LoadOptions, Severity, Solution, load
 
+from .excerpt import excerpt as _excerpt
+
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -68,13 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help='e.g. {"kind": "request", "src": "client", "dst": "server", "endpoint": "e", "method": "M", "message": {}}')
     decide.add_argument("--no-boot", action="store_true", help="do not start the kernel, Einit and the init.yaml processes first")
     bench = sub.add_parser("bench", help="run a benchmark and print figures with their same-run baseline")
-    bench.add_argument("what", choices=("load", "decide", "compare", "prove", "flows", "simulate"),
+    bench.add_argument("what", choices=("load", "decide", "compare", "prove", "flows", "simulate", "lint"),
                        help="load: parse + resolve a generated policy; decide: the decision function on allowlists; "
                             "compare: decide next to cedarpy and pycasbin (pip install '.[bench]'); "
                             "prove: per-property proof times on the examples and generated solutions; "
                             "flows: channel-graph labelling and flow checks on generated solutions; "
-                            "simulate: IPC round trips per second in the simulator")
-    bench.add_argument("--lines", type=int, default=100_000, help="size of the generated policy")
+                            "simulate: IPC round trips per second in the simulator; "
+                            "lint: the linter on a generated 10,000-line policy")
+    bench.add_argument("--lines", type=int, help="size of the generated policy (load: 100,000; lint: 10,000)")
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--bindings", type=int, default=100_000, help="decide: size of the large allowlist")
     prove = sub.add_parser("prove", help="prove the properties in *.props files, or show counterexamples")
@@ -104,29 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="run the processes as Python code against the policy, "
                                                "or replay counterexamples")
     _simulate_args(simulate)
+    from .lint.command import add_lint_args
+
+    lint = sub.add_parser("lint", help="lint a solution: the rule catalogue, for CI (text, JSON, SARIF, "
+                                       "GitHub annotations, JUnit)")
+    add_solution_args(lint)
+    add_lint_args(lint)
+    verify = sub.add_parser("verify", help="the CI job: check, lint, PAL tests, proofs and flow checks, "
+                                           "one summary table and one exit code")
+    add_solution_args(verify)
+    verify.add_argument("--config", metavar="FILE", help="lint configuration (default: found upward from the solution)")
+    verify.add_argument("--baseline", metavar="FILE", help="lint findings recorded in FILE do not fail")
+    verify.add_argument("--skip", action="append", default=[], choices=("lint", "test", "prove", "flows"),
+                        help="leave out a stage (repeatable)")
+    verify.add_argument("--timeout", type=int, default=10_000, metavar="MS", help="Z3 time limit per proof query")
+    verify.add_argument("--depth", type=int, default=8, help="k for k-induction and the BMC bound")
+    verify.add_argument("--sarif", metavar="FILE", help="also write the lint findings and proof results as SARIF")
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+    verify.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     codes = sub.add_parser("codes", help="list every diagnostic code")
     codes.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     return parser
-
-
-def _excerpt(diag, cache: dict) -> str:
-    span = diag.span
-    if span is None:
-        return ""
-    lines = cache.get(span.file)
-    if lines is None:
-        try:
-            lines = Path(span.file).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            lines = []
-        cache[span.file] = lines
-    if not (0 < span.line <= len(lines)):
-        return ""
-    text = lines[span.line - 1].replace("\t", " ")
-    width = 1
-    if span.end_line == span.line and span.end_column > span.column:
-        width = span.end_column - span.column
-    return f"  {span.line:>5} | {text}\n        | {' ' * (span.column - 1)}{'^' * width}"
 
 
 def render_text(sol: Solution, excerpts: bool = True) -> str:
@@ -229,6 +230,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ksm.bench import bench_decide, bench_load
 
+    if args.lines is None:
+        args.lines = 10_000 if args.what == "lint" else 100_000
     if args.lines < 100 or args.repeat < 1 or args.bindings < 20:
         print("ksm: error: --lines must be >= 100, --repeat >= 1, --bindings >= 20", file=sys.stderr)
         return EXIT_USAGE
@@ -246,6 +249,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from ksm.sim.bench import bench_simulate
 
         print(bench_simulate(repeat=args.repeat).report())
+    elif args.what == "lint":
+        from ksm.lint.bench import bench_lint
+
+        print(bench_lint(args.lines, args.repeat).report())
     elif args.what == "compare":
         from ksm.bench import bench_decide_vs_others
 
@@ -565,12 +572,17 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
 
 
 def _catalogue() -> dict:
-    """Every diagnostic code: the front end's and the simulator's input codes."""
+    """Every diagnostic code: the front end's, the simulator's input codes and the linter's."""
     import importlib
 
     from policy_lang.diagnostics import catalogue
 
     importlib.import_module("ksm.sim.codes")      # defines the SIM codes
+    importlib.import_module("ksm.lint.config")    # CFG codes
+    importlib.import_module("ksm.lint.baseline")  # BAS codes
+    from ksm.lint import all_rules
+
+    all_rules()                                   # LNT codes
     return catalogue()
 
 
@@ -596,9 +608,41 @@ def cmd_codes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    from .lint.command import cmd_lint as run
+
+    return run(args)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .lint.command import lint_setup, use_color
+    from .pipeline import VerifyOptions, render_json as verify_json, render_table, verify, write_sarif
+
+    if args.timeout < 1 or args.depth < 0:
+        print("ksm: error: --timeout must be >= 1 and --depth >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    setup = lint_setup(args.solution, args.config, baseline=args.baseline)
+    if isinstance(setup, int):
+        return setup
+    config, baseline = setup
+    report = verify(args.solution, VerifyOptions(options_from(args), config, baseline, args.timeout, args.depth,
+                                                 frozenset(args.skip)))
+    if args.format == "json":
+        print(verify_json(report))
+    else:
+        print(render_table(report, color=use_color(args.color)))
+    if args.sarif:
+        try:
+            write_sarif(report, Path(args.sarif))
+        except OSError as exc:
+            print(f"ksm: error: cannot write {args.sarif}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    return report.exit_code
+
+
 COMMANDS = {"check": cmd_check, "test": cmd_test, "decide": cmd_decide, "bench": cmd_bench, "codes": cmd_codes,
             "prove": cmd_prove, "flows": cmd_prove, "graph": cmd_graph, "diff": cmd_diff, "crosscheck": cmd_crosscheck,
-            "simulate": cmd_simulate}
+            "simulate": cmd_simulate, "lint": cmd_lint, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -93,6 +93,7 @@ def catalogue() -> dict[str, CodeInfo]:
     """Every code known once all front-end modules are imported."""
     import policy_lang.loader  # noqa: F401  (imports every module that defines codes)
     import policy_lang.props  # noqa: F401  (property files: not imported by the loader)
+    import policy_lang.suppressions  # noqa: F401  (suppression comments: SUP codes)
 
     return dict(sorted(_CATALOGUE.items()))
 

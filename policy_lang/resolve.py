@@ -28,6 +28,7 @@ from .solution import (
     KERNEL_CLASS, message_params,
 )
 from .source import SourceText
+from .suppressions import scan as scan_suppressions
 from .syntax import ast
 from .types import (
     ArrayType, HandleType, IdlResolver, IdlType, InterfaceDef, SequenceType, StructType,
@@ -1058,6 +1059,7 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
         SourceFileInfo(lf.source.path, lf.language, lf.source.text.count("\n") + 1, lf.templated)
         for lf in ws.files.values()
     )
+    suppressions = tuple(s for lf in ws.files.values() for s in scan_suppressions(lf.source, lf.language, diags))
     return Solution(
         root=str(root),
         classes=dict(r.classes),
@@ -1072,6 +1074,7 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
         execute_interface=execute_iface,
         files=files,
         diagnostics=tuple(diags.sorted()),
+        suppressions=suppressions,
         used_edl=tuple(r.used_edl),
         edl_uses=dict(r.edl_uses),
         includes=tuple(sorted(r.nk_includes)) + tuple(ws.shown(u.path) for u in r.units[1:]),

@@ -100,7 +100,10 @@ class LintContext:
     def prover(self):
         from ..verify.prove import ProveOptions, Prover
 
-        return Prover(self.solution, ProveOptions(timeout_ms=self.options.timeout_ms, depth=2, use_chc=False))
+        # Single-step questions only: the start-up state, then every state the encoding
+        # allows.  A rule reports on a proof; what needs a reachability search stays unknown.
+        return Prover(self.solution, ProveOptions(timeout_ms=self.options.timeout_ms, use_chc=False,
+                                                  reachability=False))
 
     @cached_property
     def labeller(self):

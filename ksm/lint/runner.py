@@ -43,10 +43,11 @@ class LintResult:
     seconds: dict[str, float] = field(default_factory=dict)   # per rule
     crashed: list[str] = field(default_factory=list)          # rules that raised (LNT900 findings)
     config: LintConfig = field(default_factory=LintConfig)
+    baseline_used: bool = False
 
     def failing(self) -> list[Diagnostic]:
-        """Findings at or above the configured ``fail_on`` severity."""
-        return [d for d in self.findings if at_least(d.severity, self.config.fail_on)]
+        """Findings at or above the configured ``fail_on`` severity (none when it is "never")."""
+        return [d for d in self.findings if self.config.fails(d.severity)]
 
     def counts(self) -> dict[str, int]:
         out = {"error": 0, "warning": 0, "note": 0}
@@ -73,6 +74,7 @@ def lint(solution: Solution, config: LintConfig | None = None, baseline=None) ->
     found = _dedupe(found)
     found = _unsuppressed(found, solution.suppressions, result)
     if baseline is not None:
+        result.baseline_used = True
         found, result.baselined = baseline.split(found, solution.root)
     result.findings = sorted(found, key=lambda d: (*d.sort_key(), d.code))
     return result

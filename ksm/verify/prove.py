@@ -99,6 +99,7 @@ class ProveOptions:
     timeout_ms: int = 10_000      # per Z3 call
     depth: int = 8                # k for k-induction and the BMC bound
     use_chc: bool = True
+    reachability: bool = True     # False: event properties stop after the single-step checks (lint)
 
 
 def _event_json(e: Event) -> dict:
@@ -306,6 +307,8 @@ class _Proof:
         r = s.check()
         if r == z3.unsat:
             return self.result(PROVED, f"single-step in every state ({_keys(keys)})")
+        if not self.opts.reachability:
+            return self.result(UNKNOWN, "not decided in one step, and the reachability search is off")
         return self.reachability(lambda st: self.bad_event(st, keys))
 
     def check_at(self, state: dict, keys) -> Result | None:

@@ -66,22 +66,20 @@ def _in_audit(ctx: LintContext) -> set[str]:
         "named only in audit profiles is reported too: auditing it records nothing, because it is never "
         "called.",
     bad=Example(
-        'use demo.prelude._\n\n'
-        'policy object door : Flow {\n'
-        '    type State = "closed" | "open"\n'
-        '    config = { states : ["closed", "open"], initial : "closed",\n'
-        '               transitions : { "closed" : ["open"], "open" : ["closed"] } }\n'
+        'use demo.prelude._\nuse nk.hashmap._\n\n'
+        'policy object keys : HashSet {\n'
+        '    type Entry = UInt8\n'
+        '    config = { set_size : 16, pool_size : 1 }\n'
         '}\n'),
     good=Example(
-        'use demo.prelude._\n\n'
-        'policy object door : Flow {\n'
-        '    type State = "closed" | "open"\n'
-        '    config = { states : ["closed", "open"], initial : "closed",\n'
-        '               transitions : { "closed" : ["open"], "open" : ["closed"] } }\n'
+        'use demo.prelude._\nuse nk.hashmap._\n\n'
+        'policy object keys : HashSet {\n'
+        '    type Entry = UInt8\n'
+        '    config = { set_size : 16, pool_size : 1 }\n'
         '}\n\n'
-        'execute dst=demo.Server { door.init { sid : dst_sid } }\n'
+        'execute dst=demo.Server { keys.init { sid : dst_sid } }\n'
         'request src=demo.Client dst=demo.Server endpoint=core.store method=Put {\n'
-        '    door.allow { sid : dst_sid, states : ["open"] }\n'
+        '    keys.add { sid : dst_sid, entry : message.key }\n'
         '}\n'),
 )
 def object_unused(ctx: LintContext) -> Iterator[Diagnostic]:

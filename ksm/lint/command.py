@@ -1,0 +1,123 @@
+"""``ksm lint``: the command CI runs on a solution (argument handling and exit codes only).
+
+Exit codes: 0 nothing at or above ``fail-on`` (default: warning); 1 findings at or
+above it, or errors in the solution; 2 a usage error, or an error in the
+configuration or baseline file; 3 a bug in ksm (a rule failed: LNT900).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from policy_lang.diagnostics import Diagnostic
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _codes(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def add_lint_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "json", "sarif", "github", "junit"), default="text")
+    p.add_argument("--output", metavar="FILE", help="write the report to FILE (the summary still goes to stdout)")
+    p.add_argument("--config", metavar="FILE", help="a ksm.toml or pyproject.toml (default: found upward from the solution)")
+    p.add_argument("--select", type=_codes, metavar="CODES", help="run only these rules (comma-separated codes)")
+    p.add_argument("--disable", type=_codes, default=[], metavar="CODES", help="never report these codes")
+    p.add_argument("--fail-on", choices=("error", "warning", "note", "never"),
+                   help="lowest severity that makes the exit status 1 (default: warning)")
+    p.add_argument("--baseline", metavar="FILE", help="findings recorded in FILE are reported but do not fail")
+    p.add_argument("--write-baseline", metavar="FILE", help="record the current findings in FILE and exit 0")
+    p.add_argument("--timeout-ms", type=int, metavar="MS", help="limit of each Z3 question of the semantic rules")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
+    p.add_argument("--no-excerpt", action="store_true", help="do not quote source lines under findings")
+    p.add_argument("--list-rules", action="store_true", help="list every rule and exit")
+    p.add_argument("--explain", metavar="CODE", help="show a rule's documentation and examples and exit")
+
+
+def _print_diags(diags: list[Diagnostic]) -> None:
+    for d in diags:
+        print(d.render(), file=sys.stderr)
+
+
+def use_color(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def lint_setup(solution: str, config_file: str | None, *, want_baseline: bool = True, **overrides):
+    """(configuration, baseline or None) for a lint run, or EXIT_USAGE after printing why not.
+
+    The configuration file is found upward from the solution unless one is given;
+    command-line ``overrides`` (select, disable, fail_on, baseline, timeout_ms) win.
+    """
+    from .baseline import load_baseline
+    from .config import load_config, merge_cli
+
+    config, problems = load_config(Path(solution), Path(config_file) if config_file else None)
+    if problems:
+        _print_diags(problems)
+        return EXIT_USAGE
+    config = merge_cli(config, **overrides)
+    baseline = None
+    if config.baseline and want_baseline:
+        baseline, problems = load_baseline(Path(config.baseline))
+        if problems:
+            _print_diags(problems)
+            return EXIT_USAGE
+    return config, baseline
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from ksm.cli import options_from
+    from policy_lang import load
+
+    from .baseline import write_baseline
+    from .docs import rule_listing, rule_page
+    from .report import render, summary
+    from .runner import lint
+
+    if args.list_rules:
+        print(rule_listing())
+        return EXIT_OK
+    if args.explain:
+        page = rule_page(args.explain.upper())
+        if page is None:
+            print(f"ksm: error: no rule {args.explain}; see `ksm lint --list-rules`", file=sys.stderr)
+            return EXIT_USAGE
+        print(page)
+        return EXIT_OK
+    setup = lint_setup(args.solution, args.config, select=args.select, disable=args.disable,
+                       fail_on=args.fail_on, baseline=args.baseline, timeout_ms=args.timeout_ms,
+                       want_baseline=not args.write_baseline)
+    if isinstance(setup, int):
+        return setup
+    config, baseline = setup
+    solution = load(args.solution, options_from(args))
+    result = lint(solution, config, baseline)
+    if args.write_baseline:
+        write_baseline(result.findings, solution.root, Path(args.write_baseline))
+        print(f"wrote {len(result.findings)} finding(s) to {args.write_baseline}")
+        return EXIT_OK
+    color = args.format == "text" and not args.output and use_color(args.color)
+    report = render(result, args.format, color=color, excerpts=not args.no_excerpt)
+    if args.output:
+        try:
+            Path(args.output).write_text(report + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"ksm: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        print(summary(result))
+    elif report:
+        print(report)
+    if result.crashed:
+        return EXIT_INTERNAL
+    if not solution.ok or result.failing():
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+__all__ = ["add_lint_args", "cmd_lint", "lint_setup", "use_color"]

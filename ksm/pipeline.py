@@ -1,0 +1,218 @@
+"""``ksm verify``: the whole CI job on one solution, one summary table, one exit code.
+
+Stages run in order: check (parse and resolve), lint, the PAL tests, the proofs of
+the ``*.props`` files, and their ``never flow`` properties on the channel graph.
+When the check finds errors the later stages are skipped (they need a solution
+without errors).  Each stage is the same code its own command runs (``ksm check``,
+``ksm lint``, ``ksm test``, ``ksm prove``, ``ksm flows``), so verify never says
+something those commands would not.
+
+Exit code: 3 when a stage hit a bug in ksm, else 1 when a stage failed, else 0.
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from policy_lang import LoadOptions, Solution, load
+
+PASSED, FAILED, SKIPPED, CRASHED = "passed", "FAILED", "skipped", "BUG"
+STAGES = ("check", "lint", "test", "prove", "flows")
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str
+    detail: str
+    seconds: float = 0.0
+
+
+@dataclass
+class VerifyReport:
+    solution: str
+    stages: list[Stage] = field(default_factory=list)
+    lint_result: object = None          # ksm.lint.LintResult, for --sarif
+    proofs: list = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if any(s.status == CRASHED for s in self.stages):
+            return 3
+        return 1 if any(s.status == FAILED for s in self.stages) else 0
+
+    def to_json(self) -> dict:
+        return {"solution": self.solution, "exit_code": self.exit_code,
+                "stages": [{"name": s.name, "status": s.status.lower(), "detail": s.detail,
+                            "seconds": round(s.seconds, 3)} for s in self.stages]}
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    load: LoadOptions = field(default_factory=LoadOptions)
+    lint_config: object = None          # ksm.lint.LintConfig
+    baseline: object = None             # ksm.lint.baseline.Baseline
+    prove_timeout_ms: int = 10_000
+    prove_depth: int = 8
+    skip: frozenset[str] = frozenset()
+
+
+def _timed(report: VerifyReport, name: str, run: Callable[[], tuple[str, str]]) -> str:
+    start = time.perf_counter()
+    try:
+        status, detail = run()
+    except Exception as exc:  # a bug in ksm: the table says so, the other stages still run
+        status, detail = CRASHED, f"internal error: {type(exc).__name__}: {exc}"
+    report.stages.append(Stage(name, status, detail, time.perf_counter() - start))
+    return status
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def verify(target: str | Path, options: VerifyOptions | None = None) -> VerifyReport:
+    """Run every stage on the solution at ``target``; never raises for problems in the user's files."""
+    options = options or VerifyOptions()
+    report = VerifyReport(str(target))
+    holder: dict[str, Solution] = {}
+
+    def check() -> tuple[str, str]:
+        sol = holder["sol"] = load(target, options.load)
+        errors = sum(d.severity.value == "error" for d in sol.diagnostics)
+        warnings = sum(d.severity.value == "warning" for d in sol.diagnostics)
+        s = sol.summary()
+        detail = (f"{_plural(s['classes'], 'class', 'classes')}, "
+                  f"{_plural(s['instances'], 'instance')}, {_plural(s['bindings'], 'binding')}; "
+                  f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
+        return (PASSED if sol.ok else FAILED), detail
+
+    _timed(report, "check", check)
+    sol = holder.get("sol")
+    ok = sol is not None and sol.ok
+    stages: dict[str, Callable[[], tuple[str, str]]] = {
+        "lint": lambda: _lint(sol, options, report),
+        "test": lambda: _tests(sol),
+        "prove": lambda: _proofs(sol, options, report, flows=False),
+        "flows": lambda: _proofs(sol, options, report, flows=True),
+    }
+    for name, run in stages.items():
+        if name in options.skip:
+            report.stages.append(Stage(name, SKIPPED, "--skip"))
+        elif not ok:
+            report.stages.append(Stage(name, SKIPPED, "the solution has errors"))
+        else:
+            _timed(report, name, run)
+    return report
+
+
+def _lint(sol: Solution, options: VerifyOptions, report: VerifyReport) -> tuple[str, str]:
+    from .lint import LintConfig, lint
+    from .lint.report import summary
+
+    result = lint(sol, options.lint_config or LintConfig(), options.baseline)
+    report.lint_result = result
+    if result.crashed:
+        return CRASHED, summary(result)
+    return (FAILED if result.failing() else PASSED), summary(result)
+
+
+def _tests(sol: Solution) -> tuple[str, str]:
+    from .pal import run_tests
+
+    results = run_tests(sol)
+    if not results:
+        return SKIPPED, "the policy has no PAL tests"
+    cases = sum(len(r.cases) for r in results)
+    failed = [r.name for r in results if not r.passed]
+    detail = f"{_plural(len(results), 'test sequence')} ({_plural(cases, 'case')})"
+    if failed:
+        return FAILED, f"{detail}; failed: {', '.join(failed)}"
+    return PASSED, f"{detail}, all passed"
+
+
+def _property_files(sol: Solution, options: VerifyOptions):
+    from policy_lang.props import find_property_files, load_properties
+
+    return [load_properties(sol, p, dict(options.load.defines)) for p in find_property_files(sol)]
+
+
+def _proofs(sol: Solution, options: VerifyOptions, report: VerifyReport, flows: bool) -> tuple[str, str]:
+    from .verify.prove import PROVED, ProveOptions, Prover
+
+    files = _property_files(sol, options)
+    bad = [d for f in files for d in f.diagnostics if d.severity.value == "error"]
+    if bad:
+        first = bad[0]
+        return FAILED, f"{_plural(len(bad), 'error')} in property files (first: {first.span}: {first.message})"
+    props = [p for f in files for p in f.properties if (p.kind == "never_flow") == flows]
+    if not props:
+        return SKIPPED, "no `never flow` properties" if flows else "no properties (no *.props file)"
+    prover = Prover(sol, ProveOptions(timeout_ms=options.prove_timeout_ms, depth=options.prove_depth))
+    if flows:
+        from .flows import ChannelGraph, FlowChecker, Labeller
+
+        graph = ChannelGraph(Labeller(prover), "declared", [c for f in files for c in f.channels])
+        checker = FlowChecker(graph)
+        results = [checker.check(p) for p in props]
+    else:
+        results = prover.prove_all(props)
+    report.proofs += results
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    detail = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+    not_proved = [r.name for r in results if r.status != PROVED]
+    if not_proved:
+        return FAILED, f"{detail}: {', '.join(not_proved[:3])}{', ...' if len(not_proved) > 3 else ''}"
+    return PASSED, detail
+
+
+_STYLE = {PASSED: "green", FAILED: "bold red", SKIPPED: "dim", CRASHED: "bold magenta"}
+
+
+def render_table(report: VerifyReport, color: bool = False, width: int = 110) -> str:
+    """The summary table (plain when ``color`` is False, so tests and logs can compare it)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("stage")
+    table.add_column("result")
+    table.add_column("time", justify="right")
+    table.add_column("details", overflow="fold")
+    for s in report.stages:
+        result = f"[{_STYLE[s.status]}]{s.status}[/]" if color else s.status
+        table.add_row(s.name, result, f"{s.seconds:.1f} s" if s.status != SKIPPED else "", s.detail)
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=color, no_color=not color, highlight=False,
+                      emoji=False, markup=True)
+    console.print(table)
+    verdict = {0: "OK", 1: "FAILED", 3: "BUG IN KSM"}[report.exit_code]
+    lines = [line.rstrip() for line in buf.getvalue().splitlines()]
+    return "\n".join(lines + [f"verify {report.solution}: {verdict}"])
+
+
+def render_json(report: VerifyReport) -> str:
+    return json.dumps(report.to_json(), indent=2)
+
+
+def write_sarif(report: VerifyReport, path: Path) -> None:
+    """One SARIF log with a run per tool part: the linter's findings, then the proofs."""
+    from . import __version__
+    from .lint.report import sarif_log
+    from .verify.report import render_sarif
+
+    runs = []
+    if report.lint_result is not None:
+        log = sarif_log(report.lint_result)
+        runs += log["runs"]
+    if report.proofs:
+        runs += json.loads(render_sarif(report.proofs, __version__))["runs"]
+    log = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": runs}
+    path.write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
