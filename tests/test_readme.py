@@ -13,7 +13,7 @@ def _readme_commands() -> list[str]:
 
 def test_readme_has_install_and_test_commands():
     main_cmd, test_cmd = _readme_commands()[:2]
-    assert "pip install ." in main_cmd and "ksm check models/" in main_cmd
+    assert "pip install ." in main_cmd and "ksm verify models/" in main_cmd
     assert test_cmd.endswith("pytest") and "pip install '.[dev]'" in test_cmd
 
 
@@ -26,5 +26,16 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 def test_readme_example_exists():
     main_cmd = _readme_commands()[0]
-    model = re.search(r"ksm check (models/\S+)", main_cmd).group(1)
+    model = re.search(r"ksm verify (models/\S+)", main_cmd).group(1)
     assert (ROOT / model).is_dir()
+
+
+def test_readme_main_job_passes_on_the_bundled_example(capsys):
+    """The set-up's main job (`ksm verify` on the bundled example) exits 0: every stage passes."""
+    from ksm.cli import main
+
+    model = re.search(r"ksm verify (models/\S+)", _readme_commands()[0]).group(1)
+    assert main(["verify", str(ROOT / model)]) == 0
+    out = capsys.readouterr().out
+    for stage in ("check", "lint", "test", "prove", "flows"):
+        assert re.search(rf"^{stage}\s+passed", out, re.M), out

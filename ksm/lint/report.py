@@ -29,7 +29,7 @@ from policy_lang.solution import Suppression
 from ..excerpt import excerpt_parts
 from .catalogue import Rule, all_rules
 from .fingerprint import fingerprint, relative_file
-from .runner import LintResult, at_least
+from .runner import LintResult
 
 FORMATS = ("text", "json", "sarif", "github", "junit")
 
@@ -446,7 +446,7 @@ def _junit_case(parent: ET.Element, code: str, diags: list[Diagnostic], result: 
                          name=_xml_text(f"{code} {label}" if label else code))
     if code in result.seconds:
         case.set("time", f"{result.seconds[code]:.3f}")
-    failing = [d for d in diags if at_least(d.severity, result.config.fail_on)]
+    failing = [d for d in diags if result.config.fails(d.severity)]
     below = [d for d in diags if d not in failing]
     if failing:
         failure = ET.SubElement(case, "failure", type=code, message=_severity_counts(failing))

@@ -25,13 +25,6 @@ LINT_CRASH = define_code(
     "please report it with the solution that triggers it; the other rules still ran",
 )
 
-_RANK = {Severity.NOTE: 0, Severity.WARNING: 1, Severity.ERROR: 2}
-
-
-def at_least(sev: Severity, threshold: Severity) -> bool:
-    return _RANK[sev] >= _RANK[threshold]
-
-
 @dataclass
 class LintResult:
     solution: Solution

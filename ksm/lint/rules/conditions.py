@@ -632,6 +632,13 @@ def _report(ctx: LintContext, code: str, value: bool) -> Iterator[Diagnostic]:
             yield ctx.finding(code, message(f), span)
 
 
+def _put_assert(condition: str) -> Example:
+    """A catalogue example: one assert in a Put binding of the example solution."""
+    return Example("use demo.prelude._\n\n"
+                   "request src=demo.Client dst=demo.Server endpoint=core.store method=Put {\n"
+                   f"    assert ({condition})\n}}\n")
+
+
 @rule(
     "LNT010", "condition-always-true", "warning", "condition always true for the messages the IDL allows",
     "compare with a bound inside the field's range, or widen/narrow the field's IDL type to what you meant",
@@ -641,16 +648,8 @@ def _report(ctx: LintContext, code: str, value: bool) -> Iterator[Diagnostic]:
         "the bound or the field's type is not what the author had in mind, and the check that was meant "
         "is missing. Comparisons inside larger conditions are reported too (the innermost constant one), "
         "and so is a `deny (cond)` whose condition always holds (it denies everything).",
-    bad=Example(
-        'use demo.prelude._\n\n'
-        'request src=demo.Client dst=demo.Server endpoint=core.store method=Put {\n'
-        '    assert (message.key < 300)\n'
-        '}\n'),
-    good=Example(
-        'use demo.prelude._\n\n'
-        'request src=demo.Client dst=demo.Server endpoint=core.store method=Put {\n'
-        '    assert (message.key < 100)\n'
-        '}\n'),
+    bad=_put_assert("message.key < 300"),
+    good=_put_assert("message.key < 100"),
 )
 def condition_always_true(ctx: LintContext) -> Iterator[Diagnostic]:
     yield from _report(ctx, "LNT010", True)
@@ -664,16 +663,8 @@ def condition_always_true(ctx: LintContext) -> Iterator[Diagnostic]:
         "that always denies (`assert (message.key > 300)` on a `UInt8` key), a `deny (cond)` that never "
         "denies, a comparison inside a larger condition that can never hold, a `choice` whose `true` arm "
         "never runs. The binding then blocks (or lets through) far more than its text suggests.",
-    bad=Example(
-        'use demo.prelude._\n\n'
-        'request src=demo.Client dst=demo.Server endpoint=core.store method=Put {\n'
-        '    assert (message.key > 300)\n'
-        '}\n'),
-    good=Example(
-        'use demo.prelude._\n\n'
-        'request src=demo.Client dst=demo.Server endpoint=core.store method=Put {\n'
-        '    assert (message.key > 100)\n'
-        '}\n'),
+    bad=_put_assert("message.key > 300"),
+    good=_put_assert("message.key > 100"),
 )
 def condition_always_false(ctx: LintContext) -> Iterator[Diagnostic]:
     yield from _report(ctx, "LNT011", False)

@@ -29,6 +29,11 @@ _DOOR = (
     'execute dst=demo.Server {{ door.init {{ sid : dst_sid }} }}\n'
 )
 _USE = "request src=demo.Client dst=demo.Server endpoint=core.store method=Put"
+_ENTER_OPEN_CLOSED = (f'{_USE} {{ door.enter {{ sid : dst_sid, state : "open" }} }}\n'
+                      'request src=demo.Client dst=demo.Server endpoint=core.store method=Get {\n'
+                      '    door.enter { sid : dst_sid, state : "closed" }\n}\n')
+_ENTER_BROKEN = ('request src=demo.Server dst=demo.Logger endpoint=log method=Write {\n'
+                 '    door.enter { sid : src_sid, state : "broken" }\n}\n')
 
 
 def _door(transitions: str, body: str) -> Example:
@@ -90,15 +95,9 @@ def enters(ctx: LintContext) -> Iterator[tuple[CallDef, dict]]:
         "chain of transitions leads to can never be current: rules that allow it never grant, and "
         "`choice` arms for it never run. Usually a transition is missing from the table.",
     bad=_door('"closed" : ["open"], "open" : ["closed"]',
-              f'{_USE} {{ door.enter {{ sid : dst_sid, state : "open" }} }}\n'
-              'request src=demo.Client dst=demo.Server endpoint=core.store method=Get {\n'
-              '    door.enter { sid : dst_sid, state : "closed" }\n}\n'),
+              _ENTER_OPEN_CLOSED),
     good=_door('"closed" : ["open"], "open" : ["closed", "broken"]',
-               f'{_USE} {{ door.enter {{ sid : dst_sid, state : "open" }} }}\n'
-               'request src=demo.Client dst=demo.Server endpoint=core.store method=Get {\n'
-               '    door.enter { sid : dst_sid, state : "closed" }\n}\n'
-               'request src=demo.Server dst=demo.Logger endpoint=log method=Write {\n'
-               '    door.enter { sid : src_sid, state : "broken" }\n}\n'),
+               _ENTER_OPEN_CLOSED + _ENTER_BROKEN),
 )
 def flow_state_unreachable(ctx: LintContext) -> Iterator[Diagnostic]:
     for obj, cfg in flow_objects(ctx):
@@ -128,17 +127,13 @@ def flow_state_unreachable(ctx: LintContext) -> Iterator[Diagnostic]:
               '        "closed" : door.enter { sid : dst_sid, state : "open" }\n'
               '        "open"   : door.enter { sid : dst_sid, state : "closed" }\n'
               '        "broken" : door.enter { sid : dst_sid, state : "closed" }\n'
-              '    }\n}\n'
-              'request src=demo.Server dst=demo.Logger endpoint=log method=Write {\n'
-              '    door.enter { sid : src_sid, state : "broken" }\n}\n'),
+              '    }\n}\n' + _ENTER_BROKEN),
     good=_door('"closed" : ["open", "broken"], "open" : ["closed"], "broken" : ["closed"]',
                f'{_USE} {{\n    choice (door.query {{ sid : dst_sid }}) {{\n'
                '        "closed" : door.enter { sid : dst_sid, state : "open" }\n'
                '        "open"   : door.enter { sid : dst_sid, state : "closed" }\n'
                '        "broken" : door.enter { sid : dst_sid, state : "closed" }\n'
-               '    }\n}\n'
-               'request src=demo.Server dst=demo.Logger endpoint=log method=Write {\n'
-               '    door.enter { sid : src_sid, state : "broken" }\n}\n'),
+               '    }\n}\n' + _ENTER_BROKEN),
 )
 def flow_state_no_way_out(ctx: LintContext) -> Iterator[Diagnostic]:
     configs = {obj.name: cfg for obj, cfg in flow_objects(ctx)}
@@ -165,15 +160,9 @@ def flow_state_no_way_out(ctx: LintContext) -> Iterator[Diagnostic]:
         "smaller than the one the configuration describes: often a binding was forgotten or enters a "
         "misspelt state.",
     bad=_door('"closed" : ["open"], "open" : ["closed", "broken"]',
-              f'{_USE} {{ door.enter {{ sid : dst_sid, state : "open" }} }}\n'
-              'request src=demo.Client dst=demo.Server endpoint=core.store method=Get {\n'
-              '    door.enter { sid : dst_sid, state : "closed" }\n}\n'),
+              _ENTER_OPEN_CLOSED),
     good=_door('"closed" : ["open"], "open" : ["closed", "broken"]',
-               f'{_USE} {{ door.enter {{ sid : dst_sid, state : "open" }} }}\n'
-               'request src=demo.Client dst=demo.Server endpoint=core.store method=Get {\n'
-               '    door.enter { sid : dst_sid, state : "closed" }\n}\n'
-               'request src=demo.Server dst=demo.Logger endpoint=log method=Write {\n'
-               '    door.enter { sid : src_sid, state : "broken" }\n}\n'),
+               _ENTER_OPEN_CLOSED + _ENTER_BROKEN),
 )
 def flow_transition_unused(ctx: LintContext) -> Iterator[Diagnostic]:
     entered: dict[str, set[str | None]] = {}
