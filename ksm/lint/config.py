@@ -2,9 +2,10 @@
 
 Read from the ``[lint]`` table of ``ksm.toml`` or from ``[tool.ksm.lint]`` in
 ``pyproject.toml`` (see :func:`load_config`); command-line options override the file
-(:func:`merge_cli`).  A problem in the file never stops the lint: it is reported as a
-diagnostic (CFG001-CFG004) pointing at the key or value, and the rest of the file
-still applies, so one typo does not silently turn every rule back on.
+(:func:`merge_cli`).  A problem in the file is a diagnostic (CFG001-CFG004) pointing
+at the key or value; :func:`load_config` still returns what the rest of the file
+says, but ``ksm lint`` and ``ksm verify`` refuse to run on such a file (exit 2), so a
+typo never silently turns a rule back on or off.
 """
 from __future__ import annotations
 

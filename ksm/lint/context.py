@@ -46,6 +46,7 @@ class Site:
 class LintContext:
     solution: Solution
     options: LintOptions = field(default_factory=LintOptions)
+    memo: dict = field(default_factory=dict, repr=False)     # answers rules share (hop verdicts, ...)
 
     # ---------------------------------------------------------------- findings
     def finding(self, code: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:

@@ -155,7 +155,18 @@ def channel_hops(ctx: LintContext) -> Iterator[tuple[Channel, list[Hop]]]:
 
 
 def hop_status(ctx: LintContext, kind: str, hop: Hop) -> str:
-    """granted | denied | unknown for ``kind`` (request: client to server; response/error: back)."""
+    """granted | denied | unknown for ``kind`` (request: client to server; response/error: back).
+
+    Memoised per lint run: the dead-channel and response rules ask about the same hops.
+    """
+    key = ("hop", kind, hop.client.sid, hop.server.sid, hop.endpoint.name, hop.method.name)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = _hop_status(ctx, kind, hop)
+    return found
+
+
+def _hop_status(ctx: LintContext, kind: str, hop: Hop) -> str:
     src, dst = (hop.client, hop.server) if kind == "request" else (hop.server, hop.client)
     key = (kind, src.cls, dst.cls, hop.endpoint.name, hop.endpoint.interface.name, hop.method.name)
     if not any(b.event == kind and _selects(b.selectors, key) for b in ctx.solution.bindings):
@@ -208,14 +219,17 @@ def response_never_granted(ctx: LintContext) -> Iterator[Diagnostic]:
     has_error_bindings = any(b.event == "error" for b in ctx.solution.bindings)
     for ch, hops in channel_hops(ctx):
         for h in hops:
-            if hop_status(ctx, "request", h) != GRANTED:
-                continue
+            # The reply is asked first: it is usually granted by a plain probe, and then the
+            # request (which may need Z3) need not be asked at all.
             if hop_status(ctx, "response", h) == DENIED:
-                yield ctx.finding("LNT006", f"{ch.client} -> {ch.server} {h.describe()}: the request can be "
-                                            "granted but every response to it is denied", ch.span)
+                what = "response"
             elif has_error_bindings and h.method.error_params and hop_status(ctx, "error", h) == DENIED:
+                what = "error reply"
+            else:
+                continue
+            if hop_status(ctx, "request", h) == GRANTED:
                 yield ctx.finding("LNT006", f"{ch.client} -> {ch.server} {h.describe()}: the request can be "
-                                            "granted but every error reply to it is denied", ch.span)
+                                            f"granted but every {what} to it is denied", ch.span)
 
 
 __all__ = ["Hop", "channel_hops", "hop_status", "top_policy_span", "UNKNOWN"]
