@@ -15,7 +15,7 @@ from pathlib import Path
 from policy_lang.diagnostics import Diagnostic
 from policy_lang.resolve import load
 
-from .catalogue import CATEGORIES, Example, Rule, all_rules
+from .catalogue import CATEGORIES, Example, all_rules
 from .examples import INIT, POLICY, materialize
 from .fingerprint import relative_file
 from .runner import lint

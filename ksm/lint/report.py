@@ -19,13 +19,13 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import quote
 
 from policy_lang.diagnostics import CodeInfo, Diagnostic, Severity, Span, code_info
 from policy_lang.solution import Suppression
 
+from .. import __version__
 from ..excerpt import excerpt_parts
 from .catalogue import Rule, all_rules
 from .fingerprint import fingerprint, relative_file
@@ -56,14 +56,6 @@ def render(result: LintResult, fmt: str, *, color: bool = False, excerpts: bool 
 
 # --- shared helpers ---------------------------------------------------------------------
 
-def tool_version() -> str:
-    """ksm's installed version; "0" from a source tree that is not installed."""
-    try:
-        return metadata.version("ksm-toolkit")
-    except metadata.PackageNotFoundError:
-        return "0"
-
-
 def _info(code: str, fallback: Severity = Severity.WARNING) -> CodeInfo:
     """The code's registered metadata; a stand-in for a code nobody registered.
 
@@ -91,7 +83,7 @@ def _root(result: LintResult) -> str:
 
 def _baseline_used(result: LintResult) -> bool:
     """Whether findings were compared to a baseline (then each one is new or known)."""
-    return bool(getattr(result, "baseline_used", False)) or bool(result.baselined)
+    return result.baseline_used or bool(result.baselined)
 
 
 def _plural(n: int, word: str) -> str:
@@ -217,7 +209,7 @@ def render_json(result: LintResult) -> str:
     root, rules = _root(result), all_rules()
     doc = {
         "tool": "ksm",
-        "version": tool_version(),
+        "version": __version__,
         "solution": root,
         "skipped": result.skipped,
         "counts": {**result.counts(), "suppressed": len(result.suppressed), "baselined": len(result.baselined)},
@@ -351,7 +343,7 @@ def sarif_log(result: LintResult) -> dict:
     index = {code: i for i, code in enumerate(codes)}
     descriptors = [_descriptor(c, rules.get(c), _info(c, seen.get(c, Severity.WARNING))) for c in codes]
     run = {
-        "tool": {"driver": {"name": "ksm", "version": tool_version(), "rules": descriptors}},
+        "tool": {"driver": {"name": "ksm", "version": __version__, "rules": descriptors}},
         "invocations": [_invocation(result)],
         "originalUriBaseIds": {"SRCROOT": {"uri": Path(os.path.abspath(root)).as_uri().rstrip("/") + "/"}},
         "columnKind": "unicodeCodePoints",

@@ -15,7 +15,7 @@ frontend_rule(
     why="A selector or test names a process class the policy never declares with `use EDL`. KSM "
         "cannot address events of a class the policy does not know, so the binding is meaningless "
         "(usually a typo, or a forgotten `use EDL`).",
-    bad=Example(f"use demo.prelude._\n\nrequest src=demo.Client dst=demo.Sever endpoint=core.store method=Put {{ grant () }}\n"),
+    bad=Example("use demo.prelude._\n\nrequest src=demo.Client dst=demo.Sever endpoint=core.store method=Put { grant () }\n"),
     good=Example(f"use demo.prelude._\n\n{_STORE} method=Put {{ grant () }}\n"),
 )
 frontend_rule(

@@ -18,7 +18,7 @@ from policy_lang.types import MethodDef
 
 from ...engine import _selects
 from ...events import Event
-from ...flows.labels import DENIED, GRANTED, UNKNOWN
+from ...flows.labels import DENIED, GRANTED
 from ...structure import default_value
 from ..catalogue import Example, rule
 from ..context import LintContext
@@ -232,4 +232,4 @@ def response_never_granted(ctx: LintContext) -> Iterator[Diagnostic]:
                                             f"granted but every {what} to it is denied", ch.span)
 
 
-__all__ = ["Hop", "channel_hops", "hop_status", "top_policy_span", "UNKNOWN"]
+__all__ = ["Hop", "channel_hops", "hop_status", "top_policy_span"]
