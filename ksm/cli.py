@@ -428,10 +428,9 @@ def _prover(args: argparse.Namespace):
 
 
 def _channel_graph(prover, files, args: argparse.Namespace):
-    from ksm.flows import ChannelGraph, Labeller
+    from ksm.flows.graph import channel_graph
 
-    declared = [c for f in files for c in f.channels]
-    return ChannelGraph(Labeller(prover), args.dynamic, declared, kernel_relay=args.kernel_relay)
+    return channel_graph(prover, files, args.dynamic, args.kernel_relay)
 
 
 def _replay_bug(exc) -> int:

@@ -15,6 +15,7 @@ import io
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -98,11 +99,12 @@ def verify(target: str | Path, options: VerifyOptions | None = None) -> VerifyRe
     _timed(report, "check", check)
     sol = holder.get("sol")
     ok = sol is not None and sol.ok
+    inputs = _ProofInputs(sol, options)
     stages: dict[str, Callable[[], tuple[str, str]]] = {
         "lint": lambda: _lint(sol, options, report),
         "test": lambda: _tests(sol),
-        "prove": lambda: _proofs(sol, options, report, flows=False),
-        "flows": lambda: _proofs(sol, options, report, flows=True),
+        "prove": lambda: _proofs(inputs, report, flows=False),
+        "flows": lambda: _proofs(inputs, report, flows=True),
     }
     for name, run in stages.items():
         if name in options.skip:
@@ -139,16 +141,30 @@ def _tests(sol: Solution) -> tuple[str, str]:
     return PASSED, f"{detail}, all passed"
 
 
-def _property_files(sol: Solution, options: VerifyOptions):
-    from policy_lang.props import find_property_files, load_properties
+class _ProofInputs:
+    """The property files and the prover, made once and shared by the prove and flows stages
+    (building a prover boots the solution; loading the files parses them)."""
 
-    return [load_properties(sol, p, dict(options.load.defines)) for p in find_property_files(sol)]
+    def __init__(self, sol: Solution, options: VerifyOptions):
+        self.sol, self.options = sol, options
+
+    @cached_property
+    def files(self) -> list:
+        from policy_lang.props import find_property_files, load_properties
+
+        return [load_properties(self.sol, p, dict(self.options.load.defines)) for p in find_property_files(self.sol)]
+
+    @cached_property
+    def prover(self):
+        from .verify.prove import ProveOptions, Prover
+
+        return Prover(self.sol, ProveOptions(timeout_ms=self.options.prove_timeout_ms, depth=self.options.prove_depth))
 
 
-def _proofs(sol: Solution, options: VerifyOptions, report: VerifyReport, flows: bool) -> tuple[str, str]:
-    from .verify.prove import PROVED, ProveOptions, Prover
+def _proofs(inputs: _ProofInputs, report: VerifyReport, flows: bool) -> tuple[str, str]:
+    from .verify.prove import PROVED
 
-    files = _property_files(sol, options)
+    files = inputs.files
     bad = [d for f in files for d in f.diagnostics if d.severity.value == "error"]
     if bad:
         first = bad[0]
@@ -156,15 +172,14 @@ def _proofs(sol: Solution, options: VerifyOptions, report: VerifyReport, flows: 
     props = [p for f in files for p in f.properties if (p.kind == "never_flow") == flows]
     if not props:
         return SKIPPED, "no `never flow` properties" if flows else "no properties (no *.props file)"
-    prover = Prover(sol, ProveOptions(timeout_ms=options.prove_timeout_ms, depth=options.prove_depth))
     if flows:
-        from .flows import ChannelGraph, FlowChecker, Labeller
+        from .flows import FlowChecker
+        from .flows.graph import channel_graph
 
-        graph = ChannelGraph(Labeller(prover), "declared", [c for f in files for c in f.channels])
-        checker = FlowChecker(graph)
+        checker = FlowChecker(channel_graph(inputs.prover, files))
         results = [checker.check(p) for p in props]
     else:
-        results = prover.prove_all(props)
+        results = inputs.prover.prove_all(props)
     report.proofs += results
     counts: dict[str, int] = {}
     for r in results:

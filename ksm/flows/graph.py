@@ -83,6 +83,12 @@ class Hop:
         return d
 
 
+def channel_graph(prover, files, dynamic: str = "declared", kernel_relay: bool = False) -> "ChannelGraph":
+    """The channel graph of a prover's solution with the run-time channels the property files declare."""
+    declared = [c for f in files for c in f.channels]
+    return ChannelGraph(Labeller(prover), dynamic, declared, kernel_relay=kernel_relay)
+
+
 def heaviest(hops: list[Hop]) -> Hop:
     """The hop of an edge that carries the most data, requests first (to show one)."""
     return max(hops, key=lambda h: (h.weight, h.kind == "request"))

@@ -15,7 +15,6 @@ from policy_lang.solution import (
     EINIT_CLASS, KERNEL_CLASS, BindingDef, CallDef, ChoiceDef, MatchDef, SelectorSet, Solution, StmtDef,
 )
 
-from ..engine import SecurityModule
 from ..events import Decision
 
 
@@ -92,10 +91,14 @@ class LintContext:
                 yield s, s.stmt
 
     # ---------------------------------------------------------------- back ends
-    @cached_property
-    def boot(self) -> list[Decision]:
-        """The start-up decisions: the kernel, Einit, then every init.yaml instance."""
-        return SecurityModule(self.solution).boot()
+    @property
+    def boot(self) -> tuple[Decision, ...]:
+        """The start-up decisions: the kernel, Einit, then every init.yaml instance.
+
+        Taken from the prover's universe, which boots the solution through the
+        decision function anyway: the channel rules need that prover on every run.
+        """
+        return self.prover.universe.boot
 
     @cached_property
     def prover(self):

@@ -9,29 +9,24 @@ CODE`` prints the same page in the terminal.  Regenerate with
 from __future__ import annotations
 
 import sys
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from policy_lang.diagnostics import Diagnostic
-from policy_lang.resolve import load
 
 from .catalogue import CATEGORIES, Example, all_rules
-from .examples import INIT, POLICY, materialize
+from .examples import INIT, POLICY, lint_example
 from .fingerprint import relative_file
-from .runner import lint
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs" / "lint"
 
 
 def example_findings(example: Example) -> list[Diagnostic]:
     """The example's findings, with file names relative to the example solution's folder."""
-    with tempfile.TemporaryDirectory(prefix="ksm-lint-example-") as tmp:
-        root = materialize(example, Path(tmp) / "example")
-        result = lint(load(root))
-        return [d if d.span is None else
-                Diagnostic(d.code, d.severity, d.message, d.span._replace(file=relative_file(d.span.file, str(root))),
-                           d.hint)
-                for d in result.findings]
+    result = lint_example(example)
+    root = result.solution.root
+    return [d if d.span is None else replace(d, span=d.span._replace(file=relative_file(d.span.file, root)))
+            for d in result.findings]
 
 
 def _block(lang: str, text: str) -> str:

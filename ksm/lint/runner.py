@@ -87,15 +87,18 @@ def _run(r: Rule, ctx: LintContext, result: LintResult) -> list[Diagnostic]:
     return out
 
 
+def _frontend_error(d: Diagnostic) -> bool:
+    """An error of the solution itself: never disabled, reweighted or suppressed, because
+    nothing else can be checked until it is fixed."""
+    return d.severity is Severity.ERROR and d.code[:3] != "LNT"
+
+
 def _kept(d: Diagnostic, config: LintConfig) -> bool:
-    """Front-end errors always stay: without them fixed, nothing else can be checked."""
-    if d.severity is Severity.ERROR and d.code[:3] != "LNT":
-        return True
-    return config.enabled(d.code)
+    return _frontend_error(d) or config.enabled(d.code)
 
 
 def _configured(d: Diagnostic, config: LintConfig) -> Diagnostic:
-    if d.severity is Severity.ERROR and d.code[:3] != "LNT":
+    if _frontend_error(d):
         return d
     sev = config.severity_of(d.code, d.severity)
     return d if sev is d.severity else replace(d, severity=sev)
@@ -128,7 +131,7 @@ def _unsuppressed(found: list[Diagnostic], suppressions, result: LintResult) -> 
 
 
 def _suppressing(d: Diagnostic, by_file: dict[str, list[Suppression]]) -> Suppression | None:
-    if d.span is None or (d.severity is Severity.ERROR and d.code[:3] != "LNT"):
+    if d.span is None or _frontend_error(d):
         return None
     for s in by_file.get(d.span.file, ()):
         if d.code not in s.codes and "all" not in s.codes:
