@@ -32,11 +32,15 @@ class SourceText:
     ``path`` is what diagnostics print (the original file, e.g. ``security.psl.in``).
     ``line_origin[i]`` is the 1-based original line of expanded line ``i + 1``; an
     empty tuple means the text was not transformed (identity mapping).
+    ``stand_ins`` are the names that template placeholders without a value left in the
+    text (``helloworld.@MAIN_TASK@`` reads ``helloworld.MAIN_TASK``), so later stages
+    can tell a name the build would have filled in from a name the user wrote.
     """
 
     path: str
     text: str
     line_origin: tuple[int, ...] = ()
+    stand_ins: frozenset[str] = frozenset()
     _line_starts: list[int] | None = field(default=None, repr=False)
 
     def line_starts(self) -> list[int]:

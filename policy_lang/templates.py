@@ -58,9 +58,11 @@ Choices made where the SDK documentation is silent
 """
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -68,13 +70,15 @@ from jinja2.ext import Extension
 from jinja2.lexer import Token
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from .comments import comment_ranges, language_of
 from .diagnostics import Diagnostics, Span, define_code
+from .sdk_catalogue import placeholder_summary
 from .source import MAX_FILE_BYTES, SourceText
 
 TPL_UNDEFINED_PLACEHOLDER = define_code(
-    "TPL001", "warning", "@VAR@ placeholder has no value",
-    "give the variable a value among the template defines (or fix its spelling); "
-    "it was replaced by nothing, as CMake configure_file does",
+    "TPL001", "warning", "@VAR@ or ${VAR} placeholder has no value",
+    "give the variable a value (-D VAR=VALUE, --defines FILE or [defines] in ksm.toml) or fix its spelling; "
+    "alone on its line it expands to nothing, as CMake configure_file does, and inside a line it stands as its name",
 )
 TPL_UNDEFINED_VARIABLE = define_code(
     "TPL002", "warning", "undefined template variable",
@@ -91,6 +95,16 @@ TPL_EVALUATION = define_code(
     "the template could not be rendered with the given defines; until it is fixed "
     "every template tag of this file is ignored and the text of all branches is kept",
 )
+TPL_SDK_PLACEHOLDER = define_code(
+    "TPL006", "note", "placeholder the SDK build fills has no value",
+    "the KasperskyOS SDK's CMake fills it (system programs' entities, channels, arguments); what it would "
+    "add is treated as outside the solution. Give it a value with -D to check that part too",
+)
+TPL_GENERATOR_EXPRESSION = define_code(
+    "TPL007", "warning", "CMake generator expression left unevaluated",
+    "$<...> is evaluated by the build, not by configure_file; alone on its line it expands to nothing, "
+    "inside a line it stands as a plain word",
+)
 TPL_TOO_LARGE = define_code(
     "TPL005", "error", "template expansion too large",
     "a loop or operator in the template produces far more text than a policy or init "
@@ -99,8 +113,12 @@ TPL_TOO_LARGE = define_code(
 
 #: CMake placeholder form.  ``+`` is allowed in names (``INIT_X_ENTITY_CONNECTIONS+``).
 PLACEHOLDER_RE = re.compile(r"@([A-Za-z_][A-Za-z0-9_+]*)@")
+#: Every CMake construct: ``@NAME@``, ``${NAME}``, and the start of a ``$<...>`` generator expression.
+_CMAKE_RE = re.compile(r"@([A-Za-z_][A-Za-z0-9_+]*)@|\$\{([A-Za-z_][A-Za-z0-9_.+-]*)\}|\$<")
 _JINJA_OPENERS = ("{%", "{{", "{#")
-_NEEDS_RE = re.compile(r"@[A-Za-z_][A-Za-z0-9_+]*@|\{[%{#]")
+_NEEDS_RE = re.compile(r"@[A-Za-z_][A-Za-z0-9_+]*@|\$\{[A-Za-z_][A-Za-z0-9_.+-]*\}|\$<|\{[%{#]")
+# Stands for ``{`` inside comments while Jinja renders, so a ``// {{ x }}`` stays text.
+_COMMENT_BRACE = "\ue000"
 
 #: Output limit for one expansion (characters), the same bound as for an input file.
 MAX_OUTPUT_CHARS = MAX_FILE_BYTES
@@ -121,9 +139,22 @@ _LINE_END_RE = re.compile(r"[ \t]*\n")
 _CMAKE_FALSE = frozenset({"", "0", "OFF", "NO", "FALSE", "N", "IGNORE", "NOTFOUND"})
 
 
-def needs_expansion(text: str) -> bool:
-    """True when ``text`` holds an ``@NAME@`` placeholder or a ``{%``/``{{``/``{#`` tag."""
-    return _NEEDS_RE.search(text) is not None
+def needs_expansion(text: str, language: str = "c") -> bool:
+    """True when ``text`` holds a CMake placeholder, or a Jinja tag that is not prose in a comment.
+
+    ``language`` (``c`` or ``yaml``, see :func:`policy_lang.comments.language_of`) says
+    how comments are written: a ``// {{ x }}`` comment in a plain ``security.psl`` is a
+    comment, not a template (a ``{% %}`` tag counts wherever it is).
+    """
+    comments: list[tuple[int, int]] | None = None
+    for m in _NEEDS_RE.finditer(text):
+        if m.group()[0] in "@$" or m.group() == "{%":
+            return True
+        if comments is None:
+            comments = comment_ranges(text, language)
+        if not _inside(comments, m.start()):
+            return True
+    return False
 
 
 def expand_template(
@@ -133,55 +164,160 @@ def expand_template(
     diags: Diagnostics,
     *,
     jinja: bool = True,
+    language: str | None = None,
 ) -> SourceText:
-    """Expand ``@VAR@`` placeholders, then Jinja tags; map every line back.
+    """Expand CMake placeholders, then Jinja tags; map every line back.
 
-    ``path`` is the original file name used in diagnostics and in the result.
+    ``path`` is the original file name used in diagnostics and in the result;
+    ``language`` (default: from ``path``) says how its comments are written.
     ``jinja=False`` applies only the CMake step (for files the build does not give
     to the Jinja preprocessor).  Never raises for bad input: problems become
     diagnostics (see the module docstring for the error fallback).
     """
-    if not needs_expansion(text):
+    language = language or language_of(path)
+    if not needs_expansion(text, language):
         return SourceText(path, text)
     orig_lines = text.split("\n")
-    lines, origin = _substitute_placeholders(orig_lines, path, defines, diags)
+    lines, origin, stand_ins = _substitute_placeholders(text, orig_lines, path, defines, diags, language)
     stage1 = "\n".join(lines)
     if not (jinja and any(o in stage1 for o in _JINJA_OPENERS)):
-        return SourceText(path, stage1, tuple(origin))
-    out_text, out_origin = _render_jinja(stage1, origin, orig_lines, path, defines, diags)
-    return SourceText(path, out_text, tuple(out_origin))
+        return SourceText(path, stage1, tuple(origin), stand_ins)
+    out_text, out_origin = _render_jinja(stage1, origin, orig_lines, path, defines, diags, language)
+    return SourceText(path, out_text, tuple(out_origin), stand_ins)
 
 
-# ----------------------------------------------------------------------------- @VAR@
+def _inside(ranges: list[tuple[int, int]], offset: int) -> bool:
+    i = bisect.bisect_right(ranges, (offset, sys.maxsize)) - 1
+    return i >= 0 and ranges[i][0] <= offset < ranges[i][1]
+
+
+# ----------------------------------------------------------------------------- CMake
+
+@dataclass
+class _Unset:
+    """Every use of one placeholder without a value in one file."""
+
+    span: Span
+    written: str                 # as first written: @NAME@, ${NAME} or $<...>
+    uses: int = 0
+    inline: bool = False
+    stand_in: str = ""
+
+
+def _generator_end(line: str, start: int) -> int:
+    """End offset of the ``$<...>`` generator expression at ``start`` (nesting counted), or -1."""
+    depth, i = 0, start
+    while i < len(line):
+        if line.startswith("$<", i):
+            depth += 1
+            i += 2
+            continue
+        if line[i] == ">":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
 
 def _substitute_placeholders(
-    orig_lines: list[str], path: str, defines: Mapping[str, Any], diags: Diagnostics
-) -> tuple[list[str], list[int]]:
+    text: str, orig_lines: list[str], path: str, defines: Mapping[str, Any], diags: Diagnostics, language: str
+) -> tuple[list[str], list[int], frozenset[str]]:
+    """The CMake step: ``@NAME@``, ``${NAME}`` and ``$<...>``, line by line.
+
+    A construct without a value that fills a line on its own (``@INIT_EXTERNAL_ENTITIES@``)
+    or is glued to a word (``client@N@``) expands to nothing, as CMake does.  Any other
+    becomes a stand-in, its own name (``client:@ROOTFS_ENTITY@`` reads
+    ``client:ROOTFS_ENTITY``), because nothing there would change the syntax around it
+    (``client:`` is a YAML key, ``path:`` has no value, ``use EDL a.`` is a syntax error).  Each construct is
+    reported once per file, at its first use; uses inside comments are not reported.
+    """
+    comments = comment_ranges(text, language) if ("#" in text or "/" in text) else []
+    unset: dict[str, _Unset] = {}
     out: list[str] = []
     origin: list[int] = []
+    base = 0
     for lineno, line in enumerate(orig_lines, start=1):
-        if "@" not in line:
+        line_base, base = base, base + len(line) + 1
+        if "@" not in line and "$" not in line:
             out.append(line)
             origin.append(lineno)
             continue
+        pieces: list[str] = []
+        pos = 0
+        for m in _CMAKE_RE.finditer(line):
+            if m.start() < pos:
+                continue
+            if m.group(0) == "$<":
+                end = _generator_end(line, m.start())
+                if end < 0:
+                    continue
+                key, value = line[m.start():end], None
+            else:
+                end = m.end()
+                key = m.group(1) or m.group(2)
+                value = defines.get(key) if key in defines else None
+                if key in defines:
+                    value = "" if value is None else str(value)
+            pieces.append(line[pos:m.start()])
+            pos = end
+            if value is not None:
+                pieces.append(value.replace("\r\n", "\n").replace("\r", "\n"))
+                continue
+            stand_in = "" if _needs_nothing(line, m.start(), end) else _stand_in(key)
+            pieces.append(stand_in)
+            if comments and _inside(comments, line_base + m.start()):
+                continue
+            entry = unset.get(key)
+            if entry is None:
+                entry = unset[key] = _Unset(Span(path, lineno, m.start() + 1, lineno, end + 1), line[m.start():end])
+            entry.uses += 1
+            if stand_in:
+                entry.inline, entry.stand_in = True, stand_in
+        if not pieces:
+            out.append(line)
+            origin.append(lineno)
+            continue
+        pieces.append(line[pos:])
+        produced = "".join(pieces).split("\n")
+        out.extend(produced)
+        origin.extend([lineno] * len(produced))
+    for key, entry in unset.items():
+        _report_unset(key, entry, diags)
+    return out, origin, frozenset(e.stand_in for e in unset.values() if e.inline)
 
-        def replace(m: re.Match[str], lineno: int = lineno) -> str:
-            name = m.group(1)
-            if name not in defines:
-                diags.add(
-                    TPL_UNDEFINED_PLACEHOLDER,
-                    f"@{name}@ has no value; it expands to nothing",
-                    Span(path, lineno, m.start() + 1, lineno, m.end() + 1),
-                )
-                return ""
-            value = defines[name]
-            value = "" if value is None else str(value)
-            return value.replace("\r\n", "\n").replace("\r", "\n")
 
-        pieces = PLACEHOLDER_RE.sub(replace, line).split("\n")
-        out.extend(pieces)
-        origin.extend([lineno] * len(pieces))
-    return out, origin
+def _needs_nothing(line: str, start: int, end: int) -> bool:
+    """Whether an unset construct can simply vanish: it fills its line, or is glued to a word.
+
+    ``client@X@`` still reads as a word without it; ``client:@X@``, ``path: @X@`` and
+    ``helloworld.@X@`` would not, so those get a stand-in.
+    """
+    rest = line[end:].lstrip()
+    if not line[:start].strip() and (not rest or rest.startswith(("#", "//", "/*"))):
+        return True  # the only code on its line (a comment may follow)
+    before, after = line[start - 1:start], line[end:end + 1]
+    return bool(before and (before.isalnum() or before == "_")) or bool(after and (after.isalnum() or after == "_"))
+
+
+def _stand_in(key: str) -> str:
+    """The neutral text an unset construct leaves inside a line: its name as a plain word."""
+    if key.startswith("$<"):
+        return re.sub(r"\W+", "_", key[2:-1]).strip("_") or "GENERATOR_EXPRESSION"
+    return key.rstrip("+")
+
+
+def _report_unset(key: str, entry: _Unset, diags: Diagnostics) -> None:
+    uses = f" ({entry.uses} uses in this file)" if entry.uses > 1 else ""
+    became = f"it stands as {entry.stand_in} where it is inside a line" if entry.inline else "it expands to nothing"
+    if key.startswith("$<"):
+        diags.add(TPL_GENERATOR_EXPRESSION, f"{key} is evaluated by the build{uses}; {became}", entry.span)
+        return
+    sdk = placeholder_summary(key)
+    if sdk is not None:
+        diags.add(TPL_SDK_PLACEHOLDER, f"{entry.written} is filled by the SDK build ({sdk}){uses}; {became}", entry.span)
+        return
+    diags.add(TPL_UNDEFINED_PLACEHOLDER, f"{entry.written} has no value{uses}; {became}", entry.span)
 
 
 # ----------------------------------------------------------------------------- Jinja
@@ -317,6 +453,7 @@ def _render_jinja(
     path: str,
     defines: Mapping[str, Any],
     diags: Diagnostics,
+    language: str = "c",
 ) -> tuple[str, list[int]]:
     sink: list[tuple[str, int | None]] = []
     undefined = type("_Undefined", (_RecordingUndefined,), {"__slots__": (), "_sink": sink})
@@ -328,7 +465,8 @@ def _render_jinja(
         extensions=[_LineMarks],
     )
     env.globals["range"] = _budgeted_range()
-    source = stage1.translate({ord(c): "\ufffd" for c in (_MARK_OPEN, _MARK_CLOSE, _WEAK_CLOSE)})
+    source = _mask_comment_tags(stage1.translate({ord(c): "\ufffd" for c in (_MARK_OPEN, _MARK_CLOSE, _WEAK_CLOSE)}),
+                                language)
 
     def orig_of(line: int | None) -> int:
         if line is None or not origin1:
@@ -376,6 +514,7 @@ def _render_jinja(
         return fail(code, f"template evaluation failed: {message}", Span(path, oline, tag_column(oline)))
 
     text, lines1 = _strip_markers("".join(chunks))
+    text = text.replace(_COMMENT_BRACE, "{")
     if len(text) > MAX_OUTPUT_CHARS:
         return fail(TPL_TOO_LARGE, too_large, Span(path, 1, 1))
 
@@ -391,6 +530,25 @@ def _render_jinja(
             Span(path, oline, _name_column(orig_lines, oline, message)),
         )
     return text, [orig_of(line) for line in lines1]
+
+
+def _mask_comment_tags(text: str, language: str) -> str:
+    """``text`` with every ``{{`` and ``{#`` inside a comment hidden from Jinja (same length).
+
+    A ``// {{ x }}`` in a comment is prose, not a value to print.  ``{% %}`` block tags
+    stay live even in a comment: ``use EDL a.B {% if X %}// note{% endif %}`` puts the
+    comment itself under a condition, which is what its author meant.
+    """
+    if "{{" not in text and "{#" not in text:
+        return text
+    text = text.replace(_COMMENT_BRACE, "\ufffd")
+    parts, pos = [], 0
+    for start, end in comment_ranges(text, language):
+        chunk = text[start:end]
+        if "{{" in chunk or "{#" in chunk:
+            parts += [text[pos:start], chunk.replace("{{", _COMMENT_BRACE + "{").replace("{#", _COMMENT_BRACE + "#")]
+            pos = end
+    return "".join(parts) + text[pos:] if parts else text
 
 
 def _traceback_template_line(exc: BaseException) -> int | None:

@@ -80,10 +80,12 @@ def test_placeholder_name_with_plus():
     assert len(diags) == 0
 
 
-def test_missing_placeholder_warns_at_its_line_and_column_and_expands_to_nothing():
+def test_missing_placeholder_inside_a_line_warns_at_its_column_and_stands_as_its_name():
+    # Expanding to nothing would leave `use EDL  //`: a syntax error the user never wrote.
     text = "use EDL Einit\nuse EDL @APP@ // for @WHO@\n"
     src, diags = expand(text, {"WHO": "me"})
-    assert src.text == "use EDL Einit\nuse EDL  // for me\n"
+    assert src.text == "use EDL Einit\nuse EDL APP // for me\n"
+    assert src.stand_ins == {"APP"}
     assert diags.codes() == ["TPL001"]
     d = diags.items[0]
     assert d.severity is Severity.WARNING
