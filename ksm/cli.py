@@ -6,6 +6,7 @@ Exit codes (stable, documented in docs/getting-started.md):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     test = sub.add_parser("test", help="run the policy's PAL tests (assert blocks) against the decision function")
     add_solution_args(test)
     test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    test.add_argument("--format", choices=("text", "json"), default="text")
     test.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
     test.add_argument("--coverage", action="store_true", help="list rules the tests never ran")
     decide = sub.add_parser("decide", help="decide one event and explain the decision")
@@ -118,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_solution_args(verify)
     verify.add_argument("--config", metavar="FILE", help="lint configuration (default: found upward from the solution)")
     verify.add_argument("--baseline", metavar="FILE", help="lint findings recorded in FILE do not fail")
+    verify.add_argument("--fail-on", choices=("error", "warning", "note"), default=None,
+                        help="the lowest severity of a lint finding or warning that fails the lint stage "
+                             "(default: error, or fail-on from ksm.toml)")
     verify.add_argument("--skip", action="append", default=[], choices=("lint", "test", "prove", "flows"),
                         help="leave out a stage (repeatable)")
     verify.add_argument("--timeout", type=int, default=10_000, metavar="MS", help="Z3 time limit per proof query")
@@ -154,6 +159,7 @@ def render_text(sol: Solution, excerpts: bool = True) -> str:
 def render_json(sol: Solution, dump: bool = False) -> str:
     doc: dict = {
         "solution": sol.root,
+        "policy": sol.policy,
         "ok": sol.ok,
         "summary": sol.summary(),
         "diagnostics": [d.to_json() for d in sol.diagnostics],
@@ -186,8 +192,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     if sol is None:
         return EXIT_ERRORS
     results = run_tests(sol)
-    print(render(results, args.verbose))
-    if args.coverage:
+    if args.format == "json":
+        from ksm.pal import to_json
+
+        print(json.dumps(to_json(results), indent=2))
+    else:
+        print(render(results, args.verbose))
+    if args.coverage and args.format == "text":
         from ksm.pal import coverage, render_coverage
 
         print(render_coverage(coverage(sol, results)))
@@ -455,8 +466,14 @@ def cmd_prove(args: argparse.Namespace) -> int:
     flows = [p for p in props if p.kind == "never_flow"]
     props = [p for p in props if p.kind != "never_flow"]
     if not props and not flows:
+        if args.only:
+            known = sorted(p.name for f in files for p in f.properties)
+            print(f"ksm: error: --only {', '.join(args.only)}: no such property"
+                  + (f" (properties: {', '.join(known)})" if known else " (the solution has no properties)"),
+                  file=sys.stderr)
+            return EXIT_USAGE
         print("ksm: no properties to prove (write a .props file, see docs/properties.md)", file=sys.stderr)
-        return EXIT_ERRORS
+        return EXIT_OK
     progress = sys.stderr.isatty() and args.format == "text" and not args.output
 
     def show(r) -> None:
@@ -620,10 +637,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.timeout < 1 or args.depth < 0:
         print("ksm: error: --timeout must be >= 1 and --depth >= 0", file=sys.stderr)
         return EXIT_USAGE
-    setup = lint_setup(args.solution, args.config, baseline=args.baseline)
+    setup = lint_setup(args.solution, args.config, baseline=args.baseline, fail_on=args.fail_on)
     if isinstance(setup, int):
         return setup
     config, baseline = setup
+    if not config.fail_on_given:  # warnings are shown; they fail verify only when asked to
+        config = dataclasses.replace(config, fail_on=Severity.ERROR)
     report = verify(args.solution, VerifyOptions(options_from(args), config, baseline, args.timeout, args.depth,
                                                  frozenset(args.skip)))
     if args.format == "json":

@@ -365,7 +365,14 @@ class SecurityModule:
         elif isinstance(event.endpoint, int) and not isinstance(event.endpoint, bool):
             ep = cls.endpoints[event.endpoint] if 0 <= event.endpoint < len(cls.endpoints) else None
         if ep is None:
+            if isinstance(event.endpoint, str) and isinstance(event.method, str) and cls.in_opaque_part(event.endpoint):
+                # An endpoint of a component from outside the solution: unknown, as for an opaque class.
+                return event.endpoint, None, event.method, None
             raise _Denied(f"malformed message: {cls.name} has no endpoint {event.endpoint!r}")
+        if ep.interface.opaque:
+            if not isinstance(event.method, str):
+                raise _Denied(f"{ep.interface.name} is opaque: name the method of {ep.name}, not its MID")
+            return ep.name, ep.interface.name, event.method, None
         method = _method(ep.interface, event.method)
         return ep.name, ep.interface.name, method.name, self._validator(ep.interface.name, method, kind)
 
@@ -551,4 +558,5 @@ def _selects(sel: SelectorSet, key: tuple) -> bool:
         and (sel.endpoint is None or sel.endpoint == endpoint)
         and (sel.interface is None or sel.interface == interface)
         and (sel.method is None or sel.method == method)
+        and (sel.component is None or ((dst if kind == "request" else src), endpoint) in sel.component_endpoints)
     )

@@ -102,8 +102,14 @@ def _event(module: SecurityModule, solution: Solution, case: TestCaseDef, env: d
             raise _CannotRun("execute case without dst=Class")
         src = sels.get("src")
         src_ref: Any = None if src is None else (env[src] if src in env else src)
-        if src_ref is None and dst != KERNEL_CLASS and module.is_running(KERNEL_CLASS):
-            src_ref = KERNEL_CLASS
+        if src_ref is None and dst != KERNEL_CLASS:
+            if not module.is_running(KERNEL_CLASS):
+                # The SDK's runner executes tests in a security module that already knows
+                # the kernel: `execute dst=X` with no initiator is a start by the kernel
+                # even when the test never wrote `core <- execute dst=kl.core.Core`.
+                module.decide(Event.execute(KERNEL_CLASS))
+            if module.is_running(KERNEL_CLASS):
+                src_ref = KERNEL_CLASS
         return Event.execute(dst, src=src_ref)
     src = _sid(env, sels.get("src", ""), "src") if "src" in sels else None
     if src is None:
@@ -166,6 +172,23 @@ def render(results: list[TestResult], verbose: bool = False) -> str:
     failed = sum(not r.passed for r in results)
     lines.append(f"{len(results) - failed} passed, {failed} failed")
     return "\n".join(lines)
+
+
+def to_json(results: list[TestResult]) -> dict:
+    """Every test with every case and its outcome (``ksm test --format json``)."""
+    tests = []
+    for r in results:
+        cases = []
+        for c in r.cases:
+            span = c.case.span
+            cases.append({"case": c.describe(), "passed": c.passed, "problem": c.problem,
+                          "decision": None if c.decision is None else ("grant" if c.decision.granted else "deny"),
+                          "reason": None if c.decision is None else c.decision.reason,
+                          "location": span.to_json()})
+        tests.append({"block": r.block, "sequence": r.sequence, "passed": r.passed, "cases": cases})
+    all_cases = [c for r in results for c in r.cases]
+    return {"tests": tests, "summary": {"tests": len(results), "failed": sum(not r.passed for r in results),
+                                        "cases": len(all_cases), "cases_passed": sum(c.passed for c in all_cases)}}
 
 
 # ------------------------------------------------------------------ coverage and JUnit

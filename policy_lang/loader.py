@@ -22,6 +22,7 @@ folder of the top-level policy, then each ``-I`` folder, the solution folder, an
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -54,6 +55,19 @@ INC_ESCAPE = define_code(
 INC_NOT_FOUND = define_code(
     "INC005", "error", "included policy file not found",
     "check the dotted path (each dot is a folder) or add its root folder with -I DIR",
+)
+INC_BUILD_POLICY = define_code(
+    "INC011", "note", "top-level policy taken from the build",
+    "einit/CMakeLists.txt names the policy the SDK compiles; pass another .psl explicitly to check that one",
+)
+INC_BUILD_POLICIES = define_code(
+    "INC012", "warning", "the build compiles other top-level policies",
+    "einit/CMakeLists.txt chooses the policy by platform or option; pass the one you mean explicitly",
+)
+INC_OPAQUE_FRAGMENT = define_code(
+    "INC010", "warning", "included policy file is not in the solution: treated as opaque",
+    "the build or the SDK may supply it; pass -I DIR (the folder that holds it) or --sdk DIR to check it. "
+    "Until then, classes it would declare load as opaque",
 )
 INC_NO_INIT = define_code(
     "INC006", "warning", "no init.yaml found",
@@ -133,9 +147,10 @@ class Workspace:
         text = read_text(path, self.diags, shown, at)
         if text is None:
             return None
-        templated = needs_expansion(text)
+        comments = "yaml" if language == "yaml" else "c"
+        templated = needs_expansion(text, comments)
         if templated:
-            src = expand_template(text, shown, self.options.defines, self.diags)
+            src = expand_template(text, shown, self.options.defines, self.diags, language=comments)
         else:
             src = SourceText(shown, text)
         self.files[path] = LoadedFile(path, src, language, templated)
@@ -163,6 +178,14 @@ class Workspace:
         src = self.source(path, "yaml")
         return parse_init(src, self.diags) if src is not None else None
 
+    @property
+    def stand_ins(self) -> frozenset[str]:
+        """Names that template placeholders without a value left in the files read so far."""
+        out: frozenset[str] = frozenset()
+        for lf in self.files.values():
+            out |= lf.source.stand_ins
+        return out
+
     # ------------------------------------------------------------------ roots
     def include_roots(self) -> list[Path]:
         roots: list[Path] = [self.policy_dir]
@@ -176,8 +199,8 @@ class Workspace:
                 seen.append(r)
         return seen
 
-    def resolve_use(self, dotted: str, at: Span) -> Path | None:
-        """File for ``use <dotted>._``; reports not-found and root escapes."""
+    def resolve_use(self, dotted: str, at: Span, report_missing: bool = True) -> Path | None:
+        """File for ``use <dotted>._``; reports root escapes, and not-found unless told not to."""
         rel = Path(*dotted.split("."))
         for root in self.include_roots():
             for suffix in (".psl", ".psl.in"):
@@ -188,6 +211,8 @@ class Workspace:
                         self.diags.add(INC_ESCAPE, f"`use {dotted}._` resolves to {real}, outside every search root", at)
                         return None
                     return real
+        if not report_missing:
+            return None
         self.diags.add(
             INC_NOT_FOUND,
             f"`use {dotted}._`: no {rel}.psl under " + ", ".join(self.shown(r) or "." for r in self.include_roots()),
@@ -286,11 +311,7 @@ def _inside(path: Path, root: Path) -> bool:
 def locate_policy(target: Path, diags: Diagnostics) -> tuple[Path, Path | None]:
     """(solution root, top-level policy) for a folder or a .psl path."""
     if target.is_file():
-        root = target.parent
-        # A policy kept in einit/src belongs to the solution two levels up.
-        if root.name == "src" and root.parent.name == "einit":
-            root = root.parent.parent
-        return root, target
+        return _root_of_policy(target), target
     if not target.is_dir():
         diags.add("SRC001", f"no such file or folder: {target}", None)
         return target, None
@@ -309,7 +330,15 @@ def locate_policy(target: Path, diags: Diagnostics) -> tuple[Path, Path | None]:
         )
         candidates = found
     if not candidates:
-        diags.add(INC_NO_POLICY, f"no security.psl or security.psl.in under {display_path(target)}", None)
+        others = sorted(
+            p for p in target.rglob("*.psl*")
+            if p.name.endswith((".psl", ".psl.in")) and "einit" in p.relative_to(target).parts
+            and not any(part in _SKIP_DIRS for part in p.parts)
+        )
+        listed = "; policies under einit/: " + ", ".join(display_path(p) for p in others[:8]) if others else ""
+        diags.add(INC_NO_POLICY, f"no security.psl or security.psl.in under {display_path(target)}{listed}", None,
+                  hint="pass the top-level policy file the build compiles (SECURITY_PSL_FILE in einit/CMakeLists.txt)"
+                  if others else None)
         return target, None
     if len(candidates) > 1 and not (len(candidates) == 2 and candidates[0].parent == candidates[1].parent):
         diags.add(
@@ -319,7 +348,50 @@ def locate_policy(target: Path, diags: Diagnostics) -> tuple[Path, Path | None]:
         )
     # security.psl and security.psl.in side by side: the template is the source.
     chosen = sorted(candidates, key=lambda p: (p.parent != candidates[0].parent, not p.name.endswith(".in")))[0]
+    built = policies_of_build(target)
+    if built and chosen.resolve() not in {b.resolve() for b in built}:
+        if len(built) == 1:
+            diags.add(INC_BUILD_POLICY, f"einit/CMakeLists.txt compiles {display_path(built[0])}, not "
+                                        f"{display_path(chosen)}: checking that one", None)
+            return target, built[0]
+        diags.add(INC_BUILD_POLICIES, "einit/CMakeLists.txt compiles " + " or ".join(display_path(b) for b in built)
+                  + f" (by platform or option), not {display_path(chosen)}; checking {display_path(chosen)}", None)
     return target, chosen
+
+
+_BUILD_POLICY_RE = re.compile(r'\bSECURITY_PSL(?:_FILE)?\s+(?:"([^"$]+)"|([^\s"$)]+))')
+
+
+def policies_of_build(root: Path) -> list[Path]:
+    """Top-level policies ``einit/CMakeLists.txt`` names (``SECURITY_PSL "src/x.psl"`` or
+    ``set (SECURITY_PSL_FILE "src/x.psl")``) that exist, in the order written."""
+    cmake = root / "einit" / "CMakeLists.txt"
+    try:
+        text = cmake.read_text(encoding="utf-8", errors="replace") if cmake.is_file() else ""
+    except OSError:
+        return []
+    out: list[Path] = []
+    for m in _BUILD_POLICY_RE.finditer(text):
+        p = cmake.parent / (m.group(1) or m.group(2))
+        if p.is_file() and p not in out:
+            out.append(p)
+    return out
+
+
+def _root_of_policy(policy: Path) -> Path:
+    """The solution folder of a top-level policy file.
+
+    SDK projects keep the policy under ``<solution>/einit/`` (``einit/src/security.psl``,
+    or ``einit/<image>/src/x.psl.in`` when a project builds several images) while the
+    EDL/CDL/IDL files sit in the solution's other folders; so a policy inside an
+    ``einit`` folder belongs to the folder holding that ``einit``.  Elsewhere the
+    policy's own folder is the solution.
+    """
+    for parents in (policy.parents, policy.resolve().parents):  # as written first: shown paths stay relative
+        for parent in parents:
+            if parent.name == "einit":
+                return parent.parent
+    return policy.parent
 
 
 def locate_init(root: Path, policy: Path | None, explicit: Path | None) -> Path | None:

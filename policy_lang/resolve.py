@@ -19,8 +19,13 @@ from . import model_library as ml
 from .diagnostics import Diagnostics, Severity, Span, define_code
 from .perf import gc_paused
 from .regex_dialect import pattern_problem
-from .loader import INC_CYCLE, INC_NO_INIT, INC_UNKNOWN_NK, LoadOptions, Workspace, locate_init, locate_policy
-from .sdk import BUILTIN_CLASSES, builtin_interfaces, is_sdk_name
+from .loader import (
+    INC_CYCLE, INC_NO_INIT, INC_NOT_FOUND, INC_OPAQUE_FRAGMENT, INC_UNKNOWN_NK, LoadOptions, Workspace,
+    locate_init, locate_policy,
+)
+from .outside import Outside
+from .sdk import BUILTIN_CLASSES, builtin_interfaces
+from .sdk_catalogue import catalogue as sdk_catalogue, is_sdk_name
 from .solution import (
     ArmDef, AuditProfileDef, BindingDef, CallDef, Channel, ChoiceDef, Endpoint, Instance,
     MatchDef, PolicyObjectDef, ProcessClass, SelectorSet, Solution, SourceFileInfo, StmtDef,
@@ -161,12 +166,15 @@ SOL_BAD_REGEX = define_code(
     "the pattern is outside the dialect the runtime accepts (docs/semantics.md, Regex); every rule using it denies",
 )
 
+# SDK fragments this toolkit implements itself (as it does the nk model files).
+BUILTIN_FRAGMENTS = {"nonsecurity": Path(__file__).resolve().parent / "data" / "fragments" / "nonsecurity.psl"}
+
 # Template warnings meaning "a placeholder had no value": the policy may then lack
 # `use EDL` lines that the build would have inserted.
-_UNDEFINED_PLACEHOLDER_CODES = frozenset({"TPL001", "TPL002"})
+_UNDEFINED_PLACEHOLDER_CODES = frozenset({"TPL001", "TPL002", "TPL006", "TPL007"})
 
 # Which selectors each event kind takes (security events have no destination).
-_ALL_SELECTORS = ("src", "dst", "endpoint", "interface", "method")
+_ALL_SELECTORS = ("src", "dst", "component", "endpoint", "interface", "method")
 _SELECTORS_OF_EVENT = {"execute": ("src", "dst", "method"), "security": ("src", "method", "interface")}
 
 
@@ -201,9 +209,11 @@ class Resolver:
         self.edl_uses: dict[str, Span] = {}
         self.objects: dict[str, PolicyObjectDef] = {}
         self.profiles: dict[str, AuditProfileDef] = {}
-        self.idl = IdlResolver(self._lookup_idl, diags)
+        self.outside = Outside(diags)
+        self.idl = IdlResolver(self._lookup_idl, diags, self._outside_package)
         self._component_cache: dict[str, ast.ComponentFile | None] = {}
         self.templated_gaps = False           # a placeholder had no value: `use EDL` lines may be missing
+        self.fragment_gaps = False            # an included fragment is not here: `use EDL` lines may be missing
         self._warned_undeclared: set[str] = set()
         self._warned_basic = False
 
@@ -211,11 +221,28 @@ class Resolver:
     def _lookup_idl(self, package: str, at: Span | None) -> ast.IdlFile | None:
         return self.ws.find_idl(package, at)
 
+    def _outside_package(self, name: str, at: Span | None) -> bool:
+        """An IDL package that is not here: outside the solution when the SDK provides it."""
+        if not is_sdk_name(name):
+            return False
+        self.outside.report(name, "package", at)
+        return True
+
+    def _stand_in(self, name: str) -> bool:
+        """``name`` holds a stand-in of a template placeholder without a value (already reported)."""
+        stand_ins = self.ws.stand_ins
+        return bool(stand_ins) and any(part in stand_ins for part in name.split("."))
+
     def interface(self, name: str, at: Span | None) -> InterfaceDef | None:
         if name in self.interfaces:
             return self.interfaces[name]
         pkg = self.idl.package(name, at)
         if pkg is None:
+            if is_sdk_name(name) or self._stand_in(name):
+                if not self._stand_in(name):
+                    self.outside.report(name, "interface", at)
+                iface = self.interfaces[name] = InterfaceDef(name=name, methods=(), span=at, opaque=True)
+                return iface
             self.diags.add(CMP_UNKNOWN_INTERFACE, f"interface {name} not found", at)
             return None
         if pkg.interface is None:
@@ -255,9 +282,43 @@ class Resolver:
                     self.nk_includes.add(dotted)
                     self.models.update(models)
                     continue
-                target = self.ws.resolve_use(dotted, where)
+                target = self.ws.resolve_use(dotted, where, report_missing=False)
                 if target is not None:
                     self._collect(target, where, stack + [path])
+                else:
+                    self._missing_fragment(dotted, where)
+
+    def _missing_fragment(self, dotted: str, at: Span) -> None:
+        """``use <dotted>._`` found no file: the solution's own mistake, or a piece from outside.
+
+        A fragment the SDK ships (``use kl.core.DCM._``, ``use nonsecurity._``) or one in
+        no folder of the solution (the build generates it) loads as opaque; what it would
+        declare is then taken as given.  A path into the solution's own folders (its
+        first part is a folder or file there) is the user's: a missing file is an error.
+        """
+        first = dotted.split(".")[0]
+        builtin = BUILTIN_FRAGMENTS.get(dotted)
+        if builtin is not None:
+            self.outside.report(dotted, "fragment-builtin", at, where=f"`use {dotted}._`")
+            self._collect(builtin, at, [])
+            return
+        if is_sdk_name(dotted) or first in sdk_catalogue().fragment_roots:
+            self.outside.report(dotted, "fragment", at, where=f"`use {dotted}._`")
+        elif self._stand_in(dotted):
+            pass  # the template placeholder was reported
+        elif any((root / first).exists() or (root / (first + ".psl")).exists() or (root / (first + ".psl.in")).exists()
+                 for root in self.ws.include_roots()) or len(dotted.split(".")) == 1 and self._close_fragment(first):
+            self.ws.resolve_use(dotted, at)  # reports INC005 with the folders searched
+            return
+        else:
+            self.diags.add(INC_OPAQUE_FRAGMENT, f"`use {dotted}._`: no {dotted.replace('.', '/')}.psl in the solution; "
+                                                "treated as an opaque fragment", at)
+        self.fragment_gaps = True
+
+    def _close_fragment(self, name: str) -> bool:
+        """A .psl file next to the policy whose name is close to ``name`` (a typo, not a missing piece)."""
+        names = [p.name.split(".")[0] for p in self.ws.policy_dir.glob("*.psl*")]
+        return _closest(name, names) is not None
 
     def _sdk_psl(self, dotted: str) -> Path | None:
         rel = Path(*dotted.split("."))
@@ -307,7 +368,11 @@ class Resolver:
             return existing
         edl = self.ws.find_class(edl_name, at)
         if edl is None:
-            if not quiet:
+            if self._stand_in(edl_name):
+                pass  # a placeholder without a value named it; that was reported
+            elif is_sdk_name(edl_name):
+                self.outside.report(edl_name, "program", at)
+            elif not quiet:
                 self.diags.add(
                     CMP_OPAQUE_CLASS,
                     f"no EDL for {edl_name} in the solution or include folders; treating it as an opaque class",
@@ -319,33 +384,36 @@ class Resolver:
         endpoints: list[Endpoint] = []
         seen: dict[str, Span | None] = {}
 
-        def add(qname: str, iface_name: ast.Name, src: SourceText) -> None:
+        def add(qname: str, iface_name: ast.Name, src: SourceText, components: tuple[str, ...] = ()) -> None:
             at2 = src.span(iface_name.pos)
             if qname in seen:
                 return  # the parser already reported the duplicate name (SYN206)
             seen[qname] = at2
             iface = self.interface(iface_name.text, at2)
             if iface is None:
-                # Keep the slot so that later endpoints keep their RIIDs.
-                iface = InterfaceDef(name=iface_name.text, methods=(), span=at2)
-            endpoints.append(Endpoint(qname, iface, len(endpoints), at2))
+                # Keep the slot so that later endpoints keep their RIIDs; its methods are unknown.
+                iface = InterfaceDef(name=iface_name.text, methods=(), span=at2, opaque=True)
+            endpoints.append(Endpoint(qname, iface, len(endpoints), at2, components))
 
         for ep in edl.endpoints:
             add(ep.name.text, ep.interface, edl.source)
         security = None
         if edl.security is not None:
             security = self.interface(edl.security.text, edl.source.span(edl.security.pos))
+        parts: list[str] = []
         for inst in edl.components:
-            sec = self._flatten(inst, inst.name.text, edl.source, add, [edl_name])
+            sec = self._flatten(inst, inst.name.text, edl.source, add, [edl_name], parts)
             security = security or sec
         cls = ProcessClass(
             name, tuple(endpoints), security, edl.source.span(edl.name.pos),
-            form=edl.form, opaque=False, edl_name=edl.name.text,
+            form=edl.form, opaque=False, edl_name=edl.name.text, opaque_parts=tuple(parts),
         )
         self.classes[name] = cls
         return cls
 
-    def _flatten(self, inst: ast.ComponentInstanceDecl, prefix: str, src: SourceText, add, stack: list[str]) -> InterfaceDef | None:
+    def _flatten(self, inst: ast.ComponentInstanceDecl, prefix: str, src: SourceText, add, stack: list[str],
+                 parts: list[str]) -> InterfaceDef | None:
+        """Add the endpoints of component instance ``prefix``; a component not found adds ``prefix`` to ``parts``."""
         comp_name = inst.component.text
         at = src.span(inst.component.pos)
         if comp_name in stack:
@@ -355,15 +423,20 @@ class Resolver:
             self._component_cache[comp_name] = self.ws.find_component(comp_name, at)
         comp = self._component_cache[comp_name]
         if comp is None:
-            self.diags.add(CMP_UNKNOWN_COMPONENT, f"component {comp_name} not found", at)
+            if is_sdk_name(comp_name):
+                self.outside.report(comp_name, "component", at, where=f"embedded as {prefix}")
+            elif not self._stand_in(comp_name):
+                self.diags.add(CMP_UNKNOWN_COMPONENT, f"component {comp_name} not found", at)
+            parts.append(prefix)  # its endpoints are unknown: no cascade of "no such endpoint"
             return None
+        chain = tuple(stack[1:]) + (comp_name,)
         for ep in comp.endpoints:
-            add(f"{prefix}.{ep.name.text}", ep.interface, comp.source)
+            add(f"{prefix}.{ep.name.text}", ep.interface, comp.source, chain)
         security = None
         if comp.security is not None:
             security = self.interface(comp.security.text, comp.source.span(comp.security.pos))
         for sub in comp.components:
-            sec = self._flatten(sub, f"{prefix}.{sub.name.text}", comp.source, add, stack + [comp_name])
+            sec = self._flatten(sub, f"{prefix}.{sub.name.text}", comp.source, add, stack + [comp_name], parts)
             security = security or sec
         return security
 
@@ -373,15 +446,22 @@ class Resolver:
         if text in self.declared_classes:
             return self.classes.get(text)
         at = src.span(name.pos)
-        if is_sdk_name(text) or self.templated_gaps:
-            # SDK programs are declared by template expansions we may not have
-            # (`@INIT_EXTERNAL_ENTITIES@`): load, warn, go on.
+        if is_sdk_name(text) or self._stand_in(text):
+            # An SDK program (its `use EDL` comes from `@INIT_EXTERNAL_ENTITIES@` or an SDK
+            # fragment), or a name a placeholder left: reported once, where it is outside.
+            self.declared_classes.add(text)
+            return self.ensure_class(text, text, at, quiet=True)
+        close = _closest(text, self.declared_classes)
+        if self.templated_gaps or (self.fragment_gaps and close is None):
+            # A template expansion (`@INIT_EXTERNAL_ENTITIES@`) or a fragment we do not
+            # have may declare it: load, warn, go on.
             cls = self.ensure_class(text, text, at, quiet=True)
             if text not in self._warned_undeclared:
                 self._warned_undeclared.add(text)
+                by = "a template expansion" if self.templated_gaps else "an included fragment that is not here"
                 self.diags.add(
                     CMP_OPAQUE_CLASS if cls.opaque else PSL_UNDECLARED_CLASS,
-                    f"{text} is not declared with `use EDL` here (a template expansion may declare it)"
+                    f"{text} is not declared with `use EDL` here ({by} may declare it)"
                     + ("; treating it as an opaque class" if cls.opaque else ""),
                     at,
                     severity=Severity.WARNING,
@@ -389,7 +469,6 @@ class Resolver:
             self.declared_classes.add(text)
             return cls
         hint = None
-        close = _closest(text, self.declared_classes)
         if close:
             hint = f"did you mean {close}? Otherwise add `use EDL {text}`"
         self.diags.add(PSL_UNDECLARED_CLASS, f"process class {text} is not declared in the policy", at, hint=hint)
@@ -569,7 +648,7 @@ class Resolver:
         updates: dict[str, str] = {}
         allowed = _SELECTORS_OF_EVENT.get(event, _ALL_SELECTORS)
         for s in sels:
-            key = "endpoint" if s.key == "component" else s.key
+            key = s.key
             if key not in allowed:
                 self.diags.add(PSL_BAD_SELECTOR, f"`{s.key}=` does not apply to {event} events", src.span(s.pos))
                 continue
@@ -582,6 +661,12 @@ class Resolver:
             if key in ("src", "dst"):
                 self.class_ref(s.value, src)
             updates[key] = value
+        if "component" in updates:
+            # `component=` names a CDL component type: the messages through the endpoints
+            # of its instances, at any depth, in whichever server class embeds it.
+            comp = updates["component"]
+            updates["component_endpoints"] = frozenset(
+                (c.name, ep.name) for c in self.classes.values() for ep in c.endpoints if comp in ep.components)
         return outer.narrowed(**updates), satisfiable
 
     def check_selector_targets(self, event: str, sel: SelectorSet, sels: tuple[ast.Selector, ...], src: SourceText) -> tuple[tuple[Target, ...], bool]:
@@ -599,18 +684,20 @@ class Resolver:
             return targets, opaque
         if opaque or targets:
             return targets, opaque
-        reported = False
         for s in sels:
-            key = "endpoint" if s.key == "component" else s.key
-            if key not in ("endpoint", "interface", "method"):
+            key = s.key
+            if key not in ("component", "endpoint", "interface", "method"):
                 continue
             value = s.value.text
             at = src.span(s.value.pos, s.value.pos + len(value))
             alone, _ = self.targets(event, SelectorSet(src=sel.src, dst=sel.dst, **{key: value}))
             if alone:
                 continue
-            reported = True
-            if key == "endpoint":
+            if key == "component":
+                server = sel.dst if event == "request" else sel.src
+                self.diags.add(PSL_UNKNOWN_ENDPOINT, f"{server or 'no class'} has no endpoint in a component {value}", at,
+                               hint="`component=` names a CDL component type that the server's EDL embeds")
+            elif key == "endpoint":
                 server = sel.dst if event == "request" else sel.src
                 close = _closest(value, self._endpoint_names(server))
                 self.diags.add(PSL_UNKNOWN_ENDPOINT, f"{server or 'no class'} has no endpoint {value}", at,
@@ -623,8 +710,9 @@ class Resolver:
                 close = _closest(value, {t.method.name for t in self.targets(event, wider)[0]})
                 self.diags.add(PSL_UNKNOWN_METHOD, f"method {value} is not in any interface these selectors address", at,
                                hint=f"did you mean {close}?" if close else None)
-        if not reported and sels:
-            self.diags.add(PSL_UNKNOWN_METHOD, f"selectors {sel.describe()} together address no method", src.span(sels[0].pos))
+        # Each selector is fine alone but together they address nothing (`dst=Einit`, a
+        # class without endpoints): the SDK's compiler accepts that, so the linter, not
+        # the loader, reports it (LNT020).
         return targets, opaque
 
     def _endpoint_names(self, server: str | None) -> set[str]:
@@ -645,7 +733,7 @@ class Resolver:
                 c = self.classes.get(n)
                 if c is None:
                     continue
-                opaque |= c.opaque
+                opaque |= c.opaque or (c.security is not None and c.security.opaque)
                 iface = c.security
                 if iface is None or (sel.interface and iface.name != sel.interface):
                     continue
@@ -659,21 +747,29 @@ class Resolver:
         names = [server] if server else list(self.classes)
         out = []
         opaque = False
+        named = self.interfaces.get(sel.interface) if sel.interface else None
+        if named is not None and named.opaque:
+            opaque = True  # an interface from outside the solution: its methods are unknown
         for n in names:
             c = self.classes.get(n)
             if c is None:
                 continue
             opaque |= c.opaque or c.name == KERNEL_CLASS
+            if c.opaque_parts and (sel.endpoint is None or c.in_opaque_part(sel.endpoint)):
+                opaque = True
             for ep in c.endpoints:
                 if sel.endpoint and ep.name != sel.endpoint:
                     continue
+                if sel.component and sel.component not in ep.components:
+                    continue
                 if sel.interface and ep.interface.name != sel.interface:
                     continue
+                opaque |= ep.interface.opaque
                 for m in ep.interface.methods:
                     if sel.method is None or m.name == sel.method:
                         out.append(Target(c.name, ep.name, ep.interface.name, m))
         if server is None:
-            opaque = any(c.opaque for c in self.classes.values())
+            opaque = opaque or any(c.partly_opaque for c in self.classes.values())
         return tuple(out), opaque
 
     # ------------------------------------------------------------------ bindings
@@ -686,7 +782,8 @@ class Resolver:
             targets, opaque = self.check_selector_targets(d.event, sel, d.selectors, src)
             ctx = _Ctx(d.event, sel, targets, opaque, src)
             body = self.body(d.body, ctx)
-            out.append(BindingDef(d.event, sel, self.profile_ref(d.audit, src), body, src.span(d.pos), targets))
+            out.append(BindingDef(d.event, sel, self.profile_ref(d.audit, src), body, src.span(d.pos), targets,
+                                  opaque=opaque))
         return tuple(out)
 
     def body(self, stmts: tuple, ctx: _Ctx) -> tuple[StmtDef, ...]:
@@ -707,7 +804,7 @@ class Resolver:
                 targets, opaque = (), True  # never matches: nothing inside can be checked against targets
             inner = _Ctx(ctx.event, sel, targets, opaque, src)
             return MatchDef(sel, self.profile_ref(st.audit, src), self.body(st.body, inner), src.span(st.pos),
-                            targets, satisfiable=ok)
+                            targets, satisfiable=ok, opaque=opaque and ok)
         if isinstance(st, ast.Choice):
             self.expr(st.expr, ctx)
             arms = []
@@ -894,8 +991,8 @@ class Resolver:
             if typ is not None:
                 found.append(typ)
         if not found:
-            if not ctx.targets:
-                return None
+            if not ctx.targets or ctx.opaque:
+                return None  # the field may belong to a method nobody here describes
             direction = {"request": "in", "security": "in", "response": "out", "error": "error"}[ctx.event]
             methods = sorted({f"{t.interface}.{t.method.name}" for t in ctx.targets})
             shown = ", ".join(methods[:4]) + (", ..." if len(methods) > 4 else "")
@@ -920,19 +1017,30 @@ class Resolver:
             instances.append(Instance(ent.task, ent.name, ent.path, ent.args, ent.env, ent.span))
         tasks = {i.task: i for i in instances}
         channels = []
+        external: list[Instance] = []
         for ent in init.entities:
             for con in ent.connections:
                 server = tasks.get(con.target)
+                if server is None and self._stand_in(con.target):
+                    continue  # `target: @ROOTFS_ENTITY@` without a value: the server is unknown (reported)
+                if server is None and is_sdk_name(con.target):
+                    # A system program the SDK build adds to init.yaml (`@INIT_EXTERNAL_ENTITIES@`):
+                    # its task is named after its class.
+                    at = con.target_span or con.span
+                    self.ensure_class(con.target, con.target, at, quiet=True)
+                    server = tasks[con.target] = Instance(con.target, con.target, con.target.rsplit(".", 1)[-1],
+                                                          (), (), at, external=True)
+                    external.append(server)
                 if server is None:
                     close = _closest(con.target, tasks)
                     self.diags.add(SOL_UNKNOWN_TARGET, f"connection {con.id}: no task named {con.target}", con.target_span or con.span,
                                    hint=f"did you mean {close}?" if close else None)
                     continue
                 scls = self.classes.get(server.cls)
-                if scls is not None and not scls.opaque and not scls.endpoints and scls.name != KERNEL_CLASS:
+                if scls is not None and not scls.partly_opaque and not scls.endpoints and scls.name != KERNEL_CLASS:
                     self.diags.add(SOL_SERVERLESS_CHANNEL, f"connection {con.id}: {server.task} ({server.cls}) serves no endpoint", con.span)
                 channels.append(Channel(con.id, ent.task, con.target, con.span, con.id_var, con.id_include))
-        return tuple(instances), tuple(channels)
+        return tuple(instances + external), tuple(channels)
 
     # ------------------------------------------------------------------ PAL tests
     def load_tests(self) -> tuple[TestBlockDef, ...]:
@@ -1078,6 +1186,8 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
         used_edl=tuple(r.used_edl),
         edl_uses=dict(r.edl_uses),
         includes=tuple(sorted(r.nk_includes)) + tuple(ws.shown(u.path) for u in r.units[1:]),
+        outside=r.outside.all(),
+        policy=ws.shown(top.resolve()),
     )
 
 

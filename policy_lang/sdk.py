@@ -4,7 +4,8 @@
 init.yaml) and the execute interface ``kl.core.Execute`` exist in every solution.
 The kernel's own endpoints live in SDK descriptions we do not ship, so the kernel is
 modelled as an opaque class: selectors naming its endpoints and methods are accepted
-unchecked unless ``--sdk DIR`` supplies the real descriptions.
+unchecked unless ``--sdk DIR`` supplies the real descriptions.  The other public
+names of the SDK are in :mod:`policy_lang.sdk_catalogue`.
 """
 from __future__ import annotations
 
@@ -15,15 +16,8 @@ KERNEL = ProcessClass(KERNEL_CLASS, (), None, None, form="builtin", opaque=True,
 EINIT = ProcessClass(EINIT_CLASS, (), None, None, form="builtin", opaque=False, edl_name=EINIT_CLASS)
 BUILTIN_CLASSES = (KERNEL, EINIT)
 
-# Namespaces of programs the SDK ships (their EDLs are found only with --sdk).
-SDK_PREFIXES = ("kl.", "kos.")
-
 
 def builtin_interfaces() -> dict[str, InterfaceDef]:
     """``kl.core.Execute``: one method ``main`` with no parameters (reserved)."""
     main = MethodDef(name="main", index=0, params=(), span=None)
     return {EXECUTE_INTERFACE: InterfaceDef(name=EXECUTE_INTERFACE, methods=(main,), span=None)}
-
-
-def is_sdk_name(name: str) -> bool:
-    return name.startswith(SDK_PREFIXES)

@@ -40,6 +40,7 @@ class Endpoint:
     interface: InterfaceDef
     riid: int
     span: Span | None
+    components: tuple[str, ...] = ()   # CDL component types it lies in, outermost first (for `component=`)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ class ProcessClass:
     ``opaque`` classes are named by the solution but have no description in the given
     folders (SDK programs, build-time generated EDLs): they exist, have no known
     endpoints, and any endpoint/method selector naming them cannot be checked.
+
+    A described class can still be *partly* opaque: ``opaque_parts`` are the
+    qualified names of component instances whose component is outside the solution
+    (``components { klog : kl.Klog }`` gives ``("klog",)``), so any endpoint under
+    ``klog.`` may exist; and an endpoint whose interface is outside the solution has
+    unknown methods.
     """
 
     name: str
@@ -58,6 +65,7 @@ class ProcessClass:
     form: str = "task class"      # "task class", "entity", "builtin" or "opaque"
     opaque: bool = False
     edl_name: str = ""            # name written in the EDL (differs under `task class A : B`)
+    opaque_parts: tuple[str, ...] = ()
 
     def endpoint(self, name: str) -> Endpoint | None:
         for ep in self.endpoints:
@@ -65,16 +73,46 @@ class ProcessClass:
                 return ep
         return None
 
+    @property
+    def partly_opaque(self) -> bool:
+        """Some of its endpoints or methods are unknown (the whole class, or parts of it)."""
+        return self.opaque or bool(self.opaque_parts) or any(ep.interface.opaque for ep in self.endpoints)
+
+    def in_opaque_part(self, endpoint: str) -> bool:
+        """Whether ``endpoint`` (a qualified name) can only be an endpoint nobody here describes."""
+        return self.opaque or any(endpoint.startswith(p + ".") for p in self.opaque_parts)
+
 
 @dataclass(frozen=True)
 class Instance:
-    """A process instance started by Einit (one ``entities`` entry of init.yaml)."""
+    """A process instance started by Einit (one ``entities`` entry of init.yaml).
+
+    ``external`` instances are not in the init file: a connection names them as its
+    target and the SDK build adds their entries (``@INIT_EXTERNAL_ENTITIES@``), as it
+    does for the system programs a solution links.  Einit starts them after the
+    others; their class is usually opaque.
+    """
 
     task: str
     cls: str
     path: str
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
+    span: Span | None
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class OutsidePiece:
+    """Something the solution names but does not contain (SDK or build), loaded as opaque.
+
+    ``kind``: program, component, interface, package, fragment or fragment-builtin; ``known``: listed in
+    the bundled SDK catalogue; ``span``: where it is first named.
+    """
+
+    name: str
+    kind: str
+    known: bool
     span: Span | None
 
 
@@ -103,14 +141,19 @@ class SelectorSet:
     endpoint: str | None = None
     interface: str | None = None
     method: str | None = None
+    component: str | None = None
+    #: With ``component``: every (server class, qualified endpoint) that lies in an
+    #: instance of that CDL component, resolved once so matching is a set lookup.
+    component_endpoints: frozenset[tuple[str, str]] = frozenset()
 
-    def narrowed(self, **kw: str | None) -> "SelectorSet":
+    def narrowed(self, **kw) -> "SelectorSet":
         """These selectors with the given ones added (None values are ignored)."""
         kw = {k: v for k, v in kw.items() if v is not None}
         return dataclasses.replace(self, **kw) if kw else self
 
     def describe(self) -> str:
-        parts = [f"{k}={v}" for k in ("src", "dst", "endpoint", "interface", "method") if (v := getattr(self, k))]
+        parts = [f"{k}={v}" for k in ("src", "dst", "component", "endpoint", "interface", "method")
+                 if (v := getattr(self, k))]
         return " ".join(parts) or "(any)"
 
 
@@ -158,6 +201,7 @@ class MatchDef:
     span: Span
     targets: tuple[Target, ...] = ()
     satisfiable: bool = True
+    opaque: bool = False          # it may address endpoints or methods nobody here describes
 
 
 @dataclass(frozen=True)
@@ -185,6 +229,8 @@ class BindingDef:
     ``targets`` lists every (class, endpoint, method) the binding can apply to, so a
     back end can index bindings without re-deriving the selector semantics.  It is
     empty for ``execute`` bindings and for bindings that name opaque classes.
+    ``opaque``: the binding may also apply to endpoints or methods nobody here
+    describes (an opaque class, component or interface), beyond ``targets``.
     """
 
     event: str
@@ -193,6 +239,7 @@ class BindingDef:
     body: tuple[StmtDef, ...]
     span: Span
     targets: tuple[Target, ...] = ()
+    opaque: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,6 +351,8 @@ class Solution:
     includes: tuple[str, ...] = ()
     edl_uses: Mapping[str, Span] = dataclasses.field(default_factory=dict)   # class -> its first `use EDL`
     suppressions: tuple[Suppression, ...] = ()
+    outside: tuple[OutsidePiece, ...] = ()         # opaque pieces the SDK or the build supplies
+    policy: str = ""                               # the top-level policy file, as shown
 
     @property
     def ok(self) -> bool:
@@ -322,6 +371,7 @@ class Solution:
         return {
             "classes": len(user_classes),
             "opaque_classes": sum(1 for c in user_classes if c.opaque),
+            "outside": len(self.outside),
             "instances": len(self.instances),
             "channels": len(self.channels),
             "interfaces": len([n for n in self.interfaces if n != EXECUTE_INTERFACE]),
@@ -352,7 +402,7 @@ def message_params(method: MethodDef, event: str) -> tuple:
 
 __all__ = [
     "ArmDef", "AuditProfileDef", "BindingDef", "CallDef", "Channel", "ChoiceDef", "Endpoint",
-    "EVENT_KINDS", "Instance", "MatchDef", "PolicyObjectDef", "ProcessClass", "SelectorSet",
+    "EVENT_KINDS", "Instance", "MatchDef", "OutsidePiece", "PolicyObjectDef", "ProcessClass", "SelectorSet",
     "Solution", "SourceFileInfo", "StmtDef", "Suppression", "Target", "TestBlockDef", "TestCaseDef",
     "TestSequenceDef", "message_params", "IdlType",
 ]

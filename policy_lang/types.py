@@ -215,9 +215,17 @@ class MethodDef:
 
 @dataclass(frozen=True)
 class InterfaceDef:
+    """An interface: the methods of one IDL package.
+
+    ``opaque``: the package is outside the solution (an SDK interface without
+    ``--sdk``, or one that could not be found): its methods are unknown, so nothing
+    addressed through it can be checked against the IDL.
+    """
+
     name: str  # the package name
     methods: tuple[MethodDef, ...]
     span: Span | None
+    opaque: bool = False
 
     def method(self, name: str) -> MethodDef | None:
         """The method called ``name`` (the first one if the IDL repeats a name)."""
@@ -323,9 +331,13 @@ class IdlResolver:
     :meth:`package` the caller decides what a missing package means.
     """
 
-    def __init__(self, lookup: Callable[[str, Span | None], ast.IdlFile | None], diags: Diagnostics):
+    def __init__(self, lookup: Callable[[str, Span | None], ast.IdlFile | None], diags: Diagnostics,
+                 outside: Callable[[str, Span | None], bool] | None = None):
         self._lookup = lookup
         self.diags = diags
+        # Asked about a package that cannot be found: True when it is outside the
+        # solution (an SDK package) and has been reported as such, instead of IDL016.
+        self._outside = outside
         self._files: dict[str, ast.IdlFile | None] = {}
         self._pkgs: dict[str, _Pkg] = {}
         self._done: dict[str, PackageDef | None] = {}
@@ -413,7 +425,8 @@ class IdlResolver:
         if name not in self._done:
             before = len(self.diags)
             self.package(name, at)
-            if self._done.get(name) is None and name not in self._pkgs and len(self.diags) == before:
+            if self._done.get(name) is None and name not in self._pkgs and len(self.diags) == before \
+                    and not (self._outside and self._outside(name, at)):
                 self.diags.add(IDL_PACKAGE_NOT_FOUND, f"imported package {name} not found", at)
         pkg.imported[name] = self._pkgs.get(name)
 
@@ -582,7 +595,7 @@ class IdlResolver:
         else:
             file, reported = self._file(name, at)
         if file is None:
-            if not reported:
+            if not reported and not (self._outside and self._outside(name, at)):
                 self.diags.add(IDL_PACKAGE_NOT_FOUND, f"handle<{name}>: no IDL package {name}", at)
         elif file.interface is None:
             self.diags.add(IDL_NO_INTERFACE, f"handle<{name}>: package {name} has no interface block", at)

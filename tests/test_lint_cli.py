@@ -137,8 +137,11 @@ def test_a_crashing_rule_is_exit_three_and_the_others_still_report(monkeypatch, 
 
 
 # ------------------------------------------------------------------ verify
-def test_verify_fails_when_lint_fails(capsys):
+def test_verify_fails_on_lint_warnings_only_when_asked(capsys):
     code, out, _ = run(capsys, "verify", DEMO, "--color", "never")
+    assert code == 0  # warnings are shown in the lint row; by default only errors fail
+    assert any(line.split()[:2] == ["lint", "passed"] and "warning" in line for line in out.splitlines())
+    code, out, _ = run(capsys, "verify", DEMO, "--color", "never", "--fail-on", "warning")
     assert code == 1
     assert any(line.split()[:2] == ["lint", "FAILED"] for line in out.splitlines())
     assert out.rstrip().endswith(": FAILED")

@@ -50,6 +50,8 @@ class LintConfig:
     """``enable``: when not None, only these rule codes run (``select``).
     ``disable``: codes that never report.  ``severity``: per-code severity overrides.
     ``fail_on``: the lowest severity that makes ``ksm lint`` exit 1; None: findings never do.
+    ``fail_on_given``: whether a file or the command line chose ``fail_on`` (``ksm verify``
+    then keeps it; otherwise verify fails on errors only).
     ``baseline``: an absolute path to a baseline file whose findings do not fail.
     ``source``: the file the configuration came from (None: defaults), for messages.
     """
@@ -58,6 +60,7 @@ class LintConfig:
     disable: frozenset[str] = frozenset()
     severity: tuple[tuple[str, Severity], ...] = ()
     fail_on: Severity | None = Severity.WARNING
+    fail_on_given: bool = False
     baseline: str | None = None
     source: str | None = None
     timeout_ms: int = 2_000
@@ -256,6 +259,7 @@ class _Reader:
             disable=values.get("disable", frozenset()),
             severity=values.get("severity", ()),
             fail_on=FAIL_ON[values.get("fail-on", "warning")],
+            fail_on_given="fail-on" in values,
             baseline=values.get("baseline"),
             source=shown,
             timeout_ms=values.get("timeout-ms", LintConfig.timeout_ms),
@@ -422,6 +426,7 @@ def merge_cli(
             changes["fail_on"] = FAIL_ON[fail_on]
         else:
             raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+        changes["fail_on_given"] = True
     if baseline is not None:
         changes["baseline"] = os.path.abspath(baseline)
     if timeout_ms is not None:

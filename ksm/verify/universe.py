@@ -219,7 +219,29 @@ class Universe:
                 for ep in cls.endpoints:
                     for m in ep.interface.methods:
                         self._addr.append((cls_name, ep.name, ep.interface.name, m.name, m))
+                if cls.partly_opaque:
+                    self._addr += self._partly_opaque_addresses(cls)
         return self._addr
+
+    def _partly_opaque_addresses(self, cls) -> list[tuple]:
+        """Messages to the unknown parts of a described class (components or interfaces from
+        outside the solution): the names bindings use for them, plus a name none uses.  Each is
+        a message the decision function accepts too, so counterexamples replay."""
+        out: list[tuple] = []
+        for ep, m in self._opaque_addresses(cls.name):
+            if ep is None:
+                names = [f"{p}.{OTHER_NAME}" for p in cls.opaque_parts]
+                names += [e.name for e in cls.endpoints if e.interface.opaque]
+            else:
+                names = [ep]
+            for name in names:
+                known = cls.endpoint(name)
+                if (known is not None and not known.interface.opaque) or (known is None and not cls.in_opaque_part(name)):
+                    continue
+                addr = (cls.name, name, known.interface.name if known else None, m or OTHER_NAME, None)
+                if addr not in out:
+                    out.append(addr)
+        return out
 
     def _opaque_addresses(self, cls_name: str) -> list[tuple[str | None, str | None]]:
         """Names a binding uses for an opaque class, plus "any other" (None, None)."""
@@ -249,6 +271,10 @@ class Universe:
                     out.append(EventKey("execute", src_cls, cls_name, None, None, "main", None,
                                         tuple(starters), (fresh,), exec_target=cls_name))
         return out
+
+
+#: An endpoint or method name no binding uses, standing for "any other" unknown one.
+OTHER_NAME = "(other)"
 
 
 def _selector_sets(b):

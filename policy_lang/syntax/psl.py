@@ -55,6 +55,7 @@ still clear.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from array import array
 from collections import OrderedDict
@@ -198,8 +199,19 @@ class _Part:
         self.pos = pos
 
 
+_TEXT_ESCAPE = re.compile(r'\\([\\"])')
+
+
 def _text(tok: Token) -> str:
-    return tok.value[1:-1]
+    r"""The value of a text literal: ``\\`` is one backslash and ``\"`` a quote.
+
+    That is how the KasperskyOS documentation writes regular expressions: every
+    backslash of the pattern doubled (``"Hello\\ world\\!"`` is the pattern
+    ``Hello\ world\!``).  Any other backslash is kept as written, so a pattern with
+    single backslashes (``"^\d+$"``) still reads as its author meant.
+    """
+    body = tok.value[1:-1]
+    return _TEXT_ESCAPE.sub(r"\1", body) if "\\" in body else body
 
 
 _LIT_KEY_TYPES = frozenset({"TEXT", "INT", "TRUE", "FALSE"})

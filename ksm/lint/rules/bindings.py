@@ -87,7 +87,7 @@ def covers(outer: SelectorSet, outer_scope, inner: SelectorSet, inner_scope) -> 
     """Every event the inner scope selects is selected by the outer one."""
     if any(getattr(outer, f) is not None and getattr(outer, f) != getattr(inner, f) for f in ("src", "dst")):
         return False
-    fields = ("endpoint", "interface", "method")
+    fields = ("component", "endpoint", "interface", "method")
     if all(getattr(outer, f) is None or getattr(outer, f) == getattr(inner, f) for f in fields):
         return True
     inner_t, outer_t = _target_keys(inner_scope), _target_keys(outer_scope)
@@ -250,7 +250,7 @@ def grant_everything(ctx: LintContext) -> Iterator[Diagnostic]:
     for b, scope, sel, body in scopes(ctx):
         if b.event not in ("request", "security"):
             continue
-        if sel.dst or sel.endpoint or sel.interface or sel.method:
+        if sel.dst or sel.component or sel.endpoint or sel.interface or sel.method:
             continue
         rules = [s for s in body if isinstance(s, CallDef)]
         if rules and all(grants_always(c) for c in rules):
@@ -302,3 +302,35 @@ def choice_without_default(ctx: LintContext) -> Iterator[Diagnostic]:
             missing = " (not covered: " + ", ".join(f'"{v}"' if isinstance(v, str) else str(v).lower()
                                                     for v in left) + ")"
         yield ctx.finding("LNT013", f"choice has no `_` arm{missing}", ch.span)
+
+
+@rule(
+    "LNT020", "binding-addresses-nothing", "warning", "binding or section whose selectors address no message",
+    "check the selectors: the server they name has no endpoint (and method) that fits them all",
+    category="bindings",
+    why="Each selector of the binding names something that exists, but together they select no message: "
+        "the server class has no endpoints (`request dst=Einit`, a client-only program), or the endpoint, "
+        "interface and method given belong to different servers. The SDK's compiler accepts such a "
+        "binding and KSM never applies it, so whatever it checks is dead text and the message its author "
+        "meant is decided by other bindings. Bindings on opaque servers (SDK programs without --sdk, the "
+        "kernel) are not reported: their endpoints are unknown here.",
+    bad=Example("use demo.prelude._\n\nrequest src=demo.Server dst=demo.Client { grant () }\n"),
+    good=Example("use demo.prelude._\n\nrequest src=demo.Client dst=demo.Server { grant () }\n"),
+)
+def binding_addresses_nothing(ctx: LintContext) -> Iterator[Diagnostic]:
+    def empty(scope) -> bool:
+        return not scope.targets and not scope.opaque
+
+    dead = {id(b) for b in ctx.solution.bindings if b.event != "execute" and empty(b)}
+    for b, scope, sel, _ in scopes(ctx):
+        if b.event == "execute" or not empty(scope) or (scope is not b and id(b) in dead):
+            continue  # a section inside a binding that addresses nothing: the binding is reported
+        if not any(getattr(sel, k) for k in ("src", "dst", "component", "endpoint", "interface", "method")):
+            continue
+        what = "binding" if scope is b else "section"
+        server = sel.dst if b.event == "request" else sel.src
+        cls = ctx.solution.classes.get(server) if server else None
+        why = f": {server} has no endpoints" if cls is not None and not cls.endpoints and b.event != "security" \
+            else (f": {server} has no security interface" if cls is not None and b.event == "security" else "")
+        yield ctx.finding("LNT020", f"this {b.event} {what} ({sel.describe()}) addresses no message{why}",
+                          scope.span)
