@@ -40,14 +40,39 @@ def add_solution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR", help="add an include folder (repeatable)")
     p.add_argument("-D", dest="define", action="append", default=[], type=_define, metavar="NAME=VALUE",
                    help="template value for @NAME@ and {{ NAME }} (repeatable)")
+    p.add_argument("--defines", action="append", default=[], type=_defines_file, metavar="FILE",
+                   help="template values from a file of NAME=VALUE lines (# comments); -D wins")
     p.add_argument("--sdk", action="append", default=[], metavar="DIR", help="a KasperskyOS SDK include folder")
 
 
+def _defines_file(path: str) -> dict[str, str]:
+    """NAME=VALUE lines of a defines file; a malformed line is a usage error with its line number."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            name, value = _define(line)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"{path}:{n}: expected NAME=VALUE, got {line!r}") from None
+        out[name] = value
+    return out
+
+
 def options_from(args: argparse.Namespace) -> LoadOptions:
+    defines: dict[str, str] = {}
+    for values in getattr(args, "defines", []):
+        defines.update(values)
+    defines.update(dict(args.define))
     return LoadOptions(
         init=Path(args.init) if args.init else None,
         include_dirs=tuple(Path(p) for p in args.include),
-        defines=dict(args.define),
+        defines=defines,
         sdk_dirs=tuple(Path(p) for p in args.sdk),
     )
 
@@ -409,7 +434,7 @@ def _property_files(args: argparse.Namespace, sol: Solution):
     from policy_lang.props import find_property_files, load_properties
 
     paths = [Path(p) for p in args.props] or find_property_files(sol)
-    files = [load_properties(sol, p, dict(args.define)) for p in paths]
+    files = [load_properties(sol, p, dict(options_from(args).defines)) for p in paths]
     cache: dict = {}
     bad = False
     for f in files:

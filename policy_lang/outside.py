@@ -65,7 +65,7 @@ class Outside:
         piece = self.pieces.get(name)
         if piece is not None:
             return piece
-        entry = sdk_entry(name)
+        entry = sdk_entry(name, kind.split("-")[0])
         known = entry is not None
         piece = self.pieces[name] = OutsidePiece(name, kind, known, at)
         how = f" ({where})" if where else ""

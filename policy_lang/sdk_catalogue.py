@@ -42,8 +42,11 @@ class Catalogue:
     fragment_roots: frozenset[str]                 # first segments of fragment names (kl, nonsecurity, logrr)
     placeholders: tuple[tuple[re.Pattern[str], str], ...]
 
-    def get(self, name: str) -> SdkEntry | None:
-        return self.entries.get(name)
+    by_kind: dict[tuple[str, str], SdkEntry]
+
+    def get(self, name: str, kind: str | None = None) -> SdkEntry | None:
+        """The entry for ``name``; with ``kind``, the one of that kind when the name has several."""
+        return (self.by_kind.get((kind, name)) if kind else None) or self.entries.get(name)
 
     def placeholder(self, name: str) -> str | None:
         """Summary of a placeholder the SDK's build fills (``INIT_Client_ENTITY_CONNECTIONS+``), else None."""
@@ -57,16 +60,18 @@ class Catalogue:
 def catalogue() -> Catalogue:
     data = tomllib.loads(resources.files("policy_lang").joinpath("data/sdk_catalogue.toml").read_text("utf-8"))
     entries: dict[str, SdkEntry] = {}
+    by_kind: dict[tuple[str, str], SdkEntry] = {}
     for kind in ("program", "component", "interface", "package", "fragment"):
         for item in data.get(kind, []):
-            entries.setdefault(item["name"], SdkEntry(kind, item["name"], item["summary"]))
+            entry = by_kind[(kind, item["name"])] = SdkEntry(kind, item["name"], item["summary"])
+            entries.setdefault(item["name"], entry)
     roots = frozenset(item["name"].split(".")[0] for item in data.get("fragment", []))
     placeholders = tuple((re.compile(item["pattern"]), item["summary"]) for item in data.get("placeholder", []))
-    return Catalogue(entries, roots, placeholders)
+    return Catalogue(entries, roots, placeholders, by_kind)
 
 
-def sdk_entry(name: str) -> SdkEntry | None:
-    return catalogue().get(name)
+def sdk_entry(name: str, kind: str | None = None) -> SdkEntry | None:
+    return catalogue().get(name, kind)
 
 
 def is_sdk_name(name: str) -> bool:

@@ -77,7 +77,7 @@ from .source import MAX_FILE_BYTES, SourceText
 
 TPL_UNDEFINED_PLACEHOLDER = define_code(
     "TPL001", "warning", "@VAR@ or ${VAR} placeholder has no value",
-    "give the variable a value (-D VAR=VALUE, --defines FILE or [defines] in ksm.toml) or fix its spelling; "
+    "give the variable a value (-D VAR=VALUE or --defines FILE) or fix its spelling; "
     "alone on its line it expands to nothing, as CMake configure_file does, and inside a line it stands as its name",
 )
 TPL_UNDEFINED_VARIABLE = define_code(

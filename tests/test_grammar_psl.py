@@ -69,8 +69,8 @@ def where(text: str, code: str) -> tuple[int, int]:
 def show(node) -> str:
     """Compact, position-free rendering of an expression."""
     if isinstance(node, ast.Lit):
-        if node.kind == "text":
-            return f'"{node.value}"'
+        if node.kind == "text":  # written back as a literal: the value's backslashes and quotes escaped
+            return '"' + node.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if node.kind == "bool":
             return "true" if node.value else "false"
         if node.kind == "unit":

@@ -214,3 +214,19 @@ def test_z3_model_agrees_with_the_decision_function_on_opaque_pieces(name):
 
     report = crosscheck(_load(name), 60, 0, 1)
     assert report.agreed > 0 and not report.disagreements, [d.describe() for d in report.disagreements]
+
+
+# ------------------------------------------------------------------ 8. Regex patterns as the documentation writes them
+@pytest.mark.parametrize("method, text, granted", [
+    ("Greet", "Hello world!", True),          # "Hello\\ world\\!" is the pattern Hello\ world\!
+    ("Greet", "Hello\\ world\\!", False),
+    ("Log", "boot.log", True),                # select case "^[a-z]+\\.log$"
+    ("Log", "bootxlog", False),
+    ("Open", "/data/report.csv", True),       # the ```regex block, single backslashes
+    ("Open", "/data/report-csv", False),
+])
+def test_regex_patterns_unescape_doubled_backslashes_and_read_the_block_form(method, text, granted):
+    sol = _load("regex_escapes")
+    assert sol.ok and not sol.diagnostics, [d.render() for d in sol.diagnostics]
+    module = _booted(sol)
+    assert module.decide(Event.request("demo.Client", "demo.Greeter", "greet", method, {"text": text})).granted is granted

@@ -208,9 +208,15 @@ def _text(tok: Token) -> str:
     That is how the KasperskyOS documentation writes regular expressions: every
     backslash of the pattern doubled (``"Hello\\ world\\!"`` is the pattern
     ``Hello\ world\!``).  Any other backslash is kept as written, so a pattern with
-    single backslashes (``"^\d+$"``) still reads as its author meant.
+    single backslashes (``"^\d+$"``) still reads as its author meant.  The block form
+    (three backticks and ``regex``, the pattern, three backticks) takes the pattern as
+    written, without its surrounding white space.
     """
-    body = tok.value[1:-1]
+    value = tok.value
+    if value.startswith("```"):
+        # The block form of a pattern: written as is, single backslashes, over several lines.
+        return value[len("```regex"):-3].strip()
+    body = value[1:-1]
     return _TEXT_ESCAPE.sub(r"\1", body) if "\\" in body else body
 
 
@@ -511,7 +517,7 @@ class PslBuilder:
         return self._int(tok)
 
     def text_lit(self, tok):
-        return _Lit("text", tok.value[1:-1], tok.start_pos)
+        return _Lit("text", _text(tok), tok.start_pos)
 
     def bool_lit(self, tok):
         return _Lit("bool", tok.type == "TRUE", tok.start_pos)
@@ -536,7 +542,7 @@ class PslBuilder:
         kind = key.type
         if kind in _LIT_KEY_TYPES:
             if kind == "TEXT":
-                k = _Lit("text", key.value[1:-1], key.start_pos)
+                k = _Lit("text", _text(key), key.start_pos)
             elif kind == "INT":
                 k = self._int(key)
             else:
@@ -564,7 +570,7 @@ class PslBuilder:
         elif kind == "INT":
             lit = self._int(first)
         elif kind == "TEXT":
-            lit = _Lit("text", first.value[1:-1], first.start_pos)
+            lit = _Lit("text", _text(first), first.start_pos)
         else:
             lit = _Lit("bool", kind == "TRUE", first.start_pos)
         return _LitType(lit, first.start_pos)
