@@ -166,6 +166,9 @@ SOL_BAD_REGEX = define_code(
     "the pattern is outside the dialect the runtime accepts (docs/semantics.md, Regex); every rule using it denies",
 )
 
+# The init.yaml placeholder through which the SDK build adds the system programs' entries.
+EXTERNAL_ENTITIES = "INIT_EXTERNAL_ENTITIES"
+
 # SDK fragments this toolkit implements itself (as it does the nk model files).
 BUILTIN_FRAGMENTS = {"nonsecurity": Path(__file__).resolve().parent / "data" / "fragments" / "nonsecurity.psl"}
 
@@ -214,6 +217,7 @@ class Resolver:
         self._component_cache: dict[str, ast.ComponentFile | None] = {}
         self.templated_gaps = False           # a placeholder had no value: `use EDL` lines may be missing
         self.fragment_gaps = False            # an included fragment is not here: `use EDL` lines may be missing
+        self.build_adds_entities = False      # init.yaml leaves @INIT_EXTERNAL_ENTITIES@ to the build
         self._warned_undeclared: set[str] = set()
         self._warned_basic = False
 
@@ -1007,6 +1011,8 @@ class Resolver:
             self.diags.add(INC_NO_INIT, "no init.yaml(.in) next to the policy or in einit/src", None)
             return (), ()
         init = self.ws.init_file(path)
+        loaded = self.ws.files.get(path.resolve())
+        self.build_adds_entities = loaded is not None and EXTERNAL_ENTITIES in loaded.source.unset
         if init is None:
             return (), ()
         instances = []
@@ -1041,6 +1047,19 @@ class Resolver:
                     self.diags.add(SOL_SERVERLESS_CHANNEL, f"connection {con.id}: {server.task} ({server.cls}) serves no endpoint", con.span)
                 channels.append(Channel(con.id, ent.task, con.target, con.span, con.id_var, con.id_include))
         return tuple(instances + external), tuple(channels)
+
+    def build_entities(self, instances: tuple[Instance, ...]) -> tuple[Instance, ...]:
+        """Instances of the SDK programs the build adds where init.yaml leaves
+        ``@INIT_EXTERNAL_ENTITIES@`` without a value: every SDK class the policy names
+        that init.yaml does not start.  Einit starts them in reality, so the decision
+        function, the prover and the channel graph start them too (after the others)."""
+        if not self.build_adds_entities:
+            return ()
+        started = {i.cls for i in instances}
+        return tuple(
+            Instance(c.name, c.name, c.name.rsplit(".", 1)[-1], (), (), c.span or self.edl_uses.get(c.name), external=True)
+            for c in self.classes.values()
+            if c.name not in started and c.form != "builtin" and is_sdk_name(c.name))
 
     # ------------------------------------------------------------------ PAL tests
     def load_tests(self) -> tuple[TestBlockDef, ...]:
@@ -1163,6 +1182,7 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
     execute_iface = r.execute_interface()
     bindings = r.load_bindings()
     tests = r.load_tests()
+    instances += r.build_entities(instances)
     files = tuple(
         SourceFileInfo(lf.source.path, lf.language, lf.source.text.count("\n") + 1, lf.templated)
         for lf in ws.files.values()

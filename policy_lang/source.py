@@ -34,13 +34,15 @@ class SourceText:
     empty tuple means the text was not transformed (identity mapping).
     ``stand_ins`` are the names that template placeholders without a value left in the
     text (``helloworld.@MAIN_TASK@`` reads ``helloworld.MAIN_TASK``), so later stages
-    can tell a name the build would have filled in from a name the user wrote.
+    can tell a name the build would have filled in from a name the user wrote;
+    ``unset`` names every placeholder left without a value, inside a line or alone.
     """
 
     path: str
     text: str
     line_origin: tuple[int, ...] = ()
     stand_ins: frozenset[str] = frozenset()
+    unset: frozenset[str] = frozenset()          # every placeholder left without a value
     _line_starts: list[int] | None = field(default=None, repr=False)
 
     def line_starts(self) -> list[int]:

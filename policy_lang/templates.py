@@ -178,12 +178,13 @@ def expand_template(
     if not needs_expansion(text, language):
         return SourceText(path, text)
     orig_lines = text.split("\n")
-    lines, origin, stand_ins = _substitute_placeholders(text, orig_lines, path, defines, diags, language)
+    lines, origin, unset = _substitute_placeholders(text, orig_lines, path, defines, diags, language)
+    stand_ins = frozenset(e.stand_in for e in unset.values() if e.inline)
     stage1 = "\n".join(lines)
     if not (jinja and any(o in stage1 for o in _JINJA_OPENERS)):
-        return SourceText(path, stage1, tuple(origin), stand_ins)
+        return SourceText(path, stage1, tuple(origin), stand_ins, frozenset(unset))
     out_text, out_origin = _render_jinja(stage1, origin, orig_lines, path, defines, diags, language)
-    return SourceText(path, out_text, tuple(out_origin), stand_ins)
+    return SourceText(path, out_text, tuple(out_origin), stand_ins, frozenset(unset))
 
 
 def _inside(ranges: list[tuple[int, int]], offset: int) -> bool:
@@ -222,7 +223,7 @@ def _generator_end(line: str, start: int) -> int:
 
 def _substitute_placeholders(
     text: str, orig_lines: list[str], path: str, defines: Mapping[str, Any], diags: Diagnostics, language: str
-) -> tuple[list[str], list[int], frozenset[str]]:
+) -> tuple[list[str], list[int], dict[str, _Unset]]:
     """The CMake step: ``@NAME@``, ``${NAME}`` and ``$<...>``, line by line.
 
     A construct without a value that fills a line on its own (``@INIT_EXTERNAL_ENTITIES@``)
@@ -284,7 +285,7 @@ def _substitute_placeholders(
         origin.extend([lineno] * len(produced))
     for key, entry in unset.items():
         _report_unset(key, entry, diags)
-    return out, origin, frozenset(e.stand_in for e in unset.values() if e.inline)
+    return out, origin, unset
 
 
 def _needs_nothing(line: str, start: int, end: int) -> bool:

@@ -230,3 +230,20 @@ def test_regex_patterns_unescape_doubled_backslashes_and_read_the_block_form(met
     assert sol.ok and not sol.diagnostics, [d.render() for d in sol.diagnostics]
     module = _booted(sol)
     assert module.decide(Event.request("demo.Client", "demo.Greeter", "greet", method, {"text": text})).granted is granted
+
+
+def test_sdk_programs_the_policy_names_are_started_when_the_build_adds_the_entities(tmp_path):
+    """`@INIT_EXTERNAL_ENTITIES@` without a value: the build adds an entry for every linked
+    system program, so an SDK program the policy names runs although init.yaml does not list it."""
+    import shutil
+
+    root = tmp_path / "sol"
+    shutil.copytree(CORPUS / "sdk_connection_targets", root)
+    policy = root / "einit/src/security.psl.in"
+    policy.write_text(policy.read_text().replace("use EDL demo.Server\n", "use EDL demo.Server\nuse EDL kl.drivers.BSP\n"))
+    sol = load(root)
+    bsp = sol.instance("kl.drivers.BSP")
+    assert bsp is not None and bsp.external and sol.instances[-1] == bsp
+    init = root / "einit/src/init.yaml.in"
+    init.write_text(init.read_text().replace("@INIT_EXTERNAL_ENTITIES@", ""))
+    assert load(root).instance("kl.drivers.BSP") is None   # without the placeholder, init.yaml is the whole list
