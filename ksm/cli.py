@@ -6,7 +6,6 @@ Exit codes (stable, documented in docs/getting-started.md):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -666,8 +665,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if isinstance(setup, int):
         return setup
     config, baseline = setup
-    if not config.fail_on_given:  # warnings are shown; they fail verify only when asked to
-        config = dataclasses.replace(config, fail_on=Severity.ERROR)
     report = verify(args.solution, VerifyOptions(options_from(args), config, baseline, args.timeout, args.depth,
                                                  frozenset(args.skip)))
     if args.format == "json":

@@ -20,7 +20,7 @@ from .diagnostics import Diagnostics, Severity, Span, define_code
 from .perf import gc_paused
 from .regex_dialect import pattern_problem
 from .loader import (
-    INC_CYCLE, INC_NO_INIT, INC_NOT_FOUND, INC_OPAQUE_FRAGMENT, INC_UNKNOWN_NK, LoadOptions, Workspace,
+    INC_CYCLE, INC_NO_INIT, INC_OPAQUE_FRAGMENT, INC_UNKNOWN_NK, LoadOptions, Workspace,
     locate_init, locate_policy,
 )
 from .outside import Outside
@@ -310,8 +310,7 @@ class Resolver:
             self.outside.report(dotted, "fragment", at, where=f"`use {dotted}._`")
         elif self._stand_in(dotted):
             pass  # the template placeholder was reported
-        elif any((root / first).exists() or (root / (first + ".psl")).exists() or (root / (first + ".psl.in")).exists()
-                 for root in self.ws.include_roots()) or len(dotted.split(".")) == 1 and self._close_fragment(first):
+        elif self._own_fragment(dotted):
             self.ws.resolve_use(dotted, at)  # reports INC005 with the folders searched
             return
         else:
@@ -319,10 +318,18 @@ class Resolver:
                                                 "treated as an opaque fragment", at)
         self.fragment_gaps = True
 
-    def _close_fragment(self, name: str) -> bool:
-        """A .psl file next to the policy whose name is close to ``name`` (a typo, not a missing piece)."""
+    def _own_fragment(self, dotted: str) -> bool:
+        """Whether ``use <dotted>._`` points into the solution's own files: its first part is a
+        folder or file under an include root, or (a one-part name) it is close to a .psl file
+        next to the policy (a typo, not a missing piece)."""
+        first = dotted.split(".")[0]
+        if any((root / first).exists() or (root / (first + ".psl")).exists() or (root / (first + ".psl.in")).exists()
+               for root in self.ws.include_roots()):
+            return True
+        if "." in dotted:
+            return False
         names = [p.name.split(".")[0] for p in self.ws.policy_dir.glob("*.psl*")]
-        return _closest(name, names) is not None
+        return _closest(first, names) is not None
 
     def _sdk_psl(self, dotted: str) -> Path | None:
         rel = Path(*dotted.split("."))

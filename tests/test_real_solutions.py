@@ -6,6 +6,7 @@ supplies something a solution names but does not contain (tests/corpus/INDEX.md)
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,13 @@ CORPUS = Path(__file__).parent / "corpus"
 
 def _load(name: str, **defines):
     return load(CORPUS / name, LoadOptions(defines=defines))
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    """A copy of a fixture to edit."""
+    root = tmp_path / "sol"
+    shutil.copytree(CORPUS / name, root)
+    return root
 
 
 def _by_code(sol) -> dict[str, list]:
@@ -59,10 +67,7 @@ def test_traffic_to_an_external_sdk_program_is_decided_by_the_policy():
 
 
 def test_a_typo_in_a_project_target_is_still_an_error(tmp_path):
-    import shutil
-
-    root = tmp_path / "sol"
-    shutil.copytree(CORPUS / "sdk_connection_targets", root)
+    root = _copy("sdk_connection_targets", tmp_path)
     init = root / "einit/src/init.yaml.in"
     init.write_text(init.read_text().replace("target: demo.Server", "target: demo.Sever"))
     sol = load(root)
@@ -197,10 +202,7 @@ def test_component_selector_names_a_cdl_component_type():
 
 
 def test_component_selector_naming_no_embedded_component_is_an_error(tmp_path):
-    import shutil
-
-    root = tmp_path / "sol"
-    shutil.copytree(CORPUS / "component_selector", root)
+    root = _copy("component_selector", tmp_path)
     policy = root / "einit/src/security.psl"
     policy.write_text(policy.read_text().replace("component=demo.CalcComp", "component=demo.CalcCmp"))
     assert [d.code for d in load(root).diagnostics if d.severity.value == "error"] == ["PSL002"]
@@ -235,10 +237,7 @@ def test_regex_patterns_unescape_doubled_backslashes_and_read_the_block_form(met
 def test_sdk_programs_the_policy_names_are_started_when_the_build_adds_the_entities(tmp_path):
     """`@INIT_EXTERNAL_ENTITIES@` without a value: the build adds an entry for every linked
     system program, so an SDK program the policy names runs although init.yaml does not list it."""
-    import shutil
-
-    root = tmp_path / "sol"
-    shutil.copytree(CORPUS / "sdk_connection_targets", root)
+    root = _copy("sdk_connection_targets", tmp_path)
     policy = root / "einit/src/security.psl.in"
     policy.write_text(policy.read_text().replace("use EDL demo.Server\n", "use EDL demo.Server\nuse EDL kl.drivers.BSP\n"))
     sol = load(root)
