@@ -242,8 +242,9 @@ class Resolver:
             return self.interfaces[name]
         pkg = self.idl.package(name, at)
         if pkg is None:
-            if is_sdk_name(name) or self._stand_in(name):
-                if not self._stand_in(name):
+            stand_in = self._stand_in(name)
+            if is_sdk_name(name) or stand_in:
+                if not stand_in:
                     self.outside.report(name, "interface", at)
                 iface = self.interfaces[name] = InterfaceDef(name=name, methods=(), span=at, opaque=True)
                 return iface
@@ -1002,7 +1003,7 @@ class Resolver:
             if typ is not None:
                 found.append(typ)
         if not found:
-            if not ctx.targets or ctx.opaque:
+            if not ctx.targets or self._partly_opaque_server(ctx):
                 return None  # the field may belong to a method nobody here describes
             direction = {"request": "in", "security": "in", "response": "out", "error": "error"}[ctx.event]
             methods = sorted({f"{t.interface}.{t.method.name}" for t in ctx.targets})
@@ -1011,6 +1012,12 @@ class Resolver:
                            f"message.{'.'.join(e.path[1:])}: no {direction}-parameter path like this in {shown}", at)
             return None
         return found[0]
+
+    def _partly_opaque_server(self, ctx: _Ctx) -> bool:
+        """The selected server has endpoints or methods nobody here describes (beside known ones)."""
+        server = ctx.sel.dst if ctx.event == "request" else ctx.sel.src
+        cls = self.classes.get(server) if server else None
+        return cls is not None and ctx.opaque and cls.partly_opaque
 
     # ------------------------------------------------------------------ init.yaml
     def load_init(self, path: Path | None) -> tuple[tuple[Instance, ...], tuple[Channel, ...]]:

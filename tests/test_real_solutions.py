@@ -246,3 +246,14 @@ def test_sdk_programs_the_policy_names_are_started_when_the_build_adds_the_entit
     init = root / "einit/src/init.yaml.in"
     init.write_text(init.read_text().replace("@INIT_EXTERNAL_ENTITIES@", ""))
     assert load(root).instance("kl.drivers.BSP") is None   # without the placeholder, init.yaml is the whole list
+
+
+def test_message_fields_of_a_partly_opaque_server_are_not_second_guessed(tmp_path):
+    root = _copy("sdk_components_in_edl", tmp_path)
+    policy = root / "einit/src/security.psl"
+    text = policy.read_text()
+    policy.write_text(text + "request src=demo.Server dst=demo.NetVfs method=Read { assert (message.len < 4096) }\n"
+                             "request src=demo.Client dst=demo.Server endpoint=calc method=Sum "
+                             "{ assert (message.reqq.a < 10) }\n")
+    errors = [d for d in load(root).diagnostics if d.severity.value == "error"]
+    assert [(d.code, d.span.line) for d in errors] == [("PSL010", text.count("\n") + 2)]  # only the described one
