@@ -54,9 +54,6 @@ class Outside:
         self.diags = diags
         self.pieces: dict[str, OutsidePiece] = {}
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.pieces
-
     def report(self, name: str, kind: str, at: Span | None, where: str = "") -> OutsidePiece:
         """Record ``name`` (a ``kind`` of piece) as outside the solution; diagnose it once.
 

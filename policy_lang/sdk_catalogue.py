@@ -38,11 +38,10 @@ class SdkEntry:
 
 @dataclass(frozen=True)
 class Catalogue:
-    entries: dict[str, SdkEntry]
+    entries: dict[str, SdkEntry]                    # by name; a name listed under several kinds: the first
     fragment_roots: frozenset[str]                 # first segments of fragment names (kl, nonsecurity, logrr)
     placeholders: tuple[tuple[re.Pattern[str], str], ...]
-
-    by_kind: dict[tuple[str, str], SdkEntry]
+    by_kind: dict[tuple[str, str], SdkEntry]       # by (kind, name): kl.core.DCM is a program and a fragment
 
     def get(self, name: str, kind: str | None = None) -> SdkEntry | None:
         """The entry for ``name``; with ``kind``, the one of that kind when the name has several."""

@@ -257,9 +257,7 @@ def _substitute_placeholders(
             else:
                 end = m.end()
                 key = m.group(1) or m.group(2)
-                value = defines.get(key) if key in defines else None
-                if key in defines:
-                    value = "" if value is None else str(value)
+                value = None if key not in defines else "" if defines[key] is None else str(defines[key])
             pieces.append(line[pos:m.start()])
             pos = end
             if value is not None:
