@@ -6,8 +6,9 @@ events as the Kaspersky Security Module would (docs/runtime.md).
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping
 from importlib import metadata
-from pathlib import Path
 
 from policy_lang import LoadOptions, Solution
 from policy_lang import load as _load
@@ -19,15 +20,20 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
     __version__ = "0+unknown"
 
 
-def load(path: str | Path, *, init: str | Path | None = None, include_dirs=(), defines=None, sdk_dirs=()) -> Solution:
-    """Load a solution folder or top-level policy (see ``ksm check --help`` for the options)."""
-    opts = LoadOptions(
-        init=Path(init) if init else None,
-        include_dirs=tuple(Path(p) for p in include_dirs),
-        defines=dict(defines or {}),
-        sdk_dirs=tuple(Path(p) for p in sdk_dirs),
-    )
-    return _load(path, opts)
+def load(
+    path: str | os.PathLike,
+    *,
+    init: str | os.PathLike | None = None,
+    include_dirs: Iterable[str | os.PathLike] = (),
+    defines: Mapping[str, str] | None = None,
+    sdk_dirs: Iterable[str | os.PathLike] = (),
+) -> Solution:
+    """Load a solution folder or top-level policy (see ``ksm check --help`` for the options).
+
+    The arguments are checked by :class:`policy_lang.LoadOptions` (a TypeError names
+    what to pass); problems in the files are ``solution.diagnostics``, never raised.
+    """
+    return _load(path, LoadOptions(init=init, include_dirs=include_dirs, defines=defines, sdk_dirs=sdk_dirs))
 
 
 from ksm.engine import Options, SecurityModule, SolutionNotLoadable  # noqa: E402

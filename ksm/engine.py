@@ -21,8 +21,12 @@ Speed: the statements that apply to an event depend only on (event kind, sender
 class, receiver class, endpoint, method), so they are compiled once per such key
 into a flat program of closures and cached; a decision does not walk the bindings.
 
-Fail closed: nothing raised while deciding escapes :meth:`SecurityModule.decide`;
-an unexpected exception is a denial whose reason starts with ``internal-error``.
+Fail closed: nothing raised while deciding escapes :meth:`SecurityModule.decide`,
+and nothing malformed is granted.  Reasons say whose mistake a denial is: a call
+that is not an event, or an event field of the wrong type, is ``malformed event:
+...``; a message that does not fit the method is ``malformed message: ...``; an
+unexpected exception — a bug in ksm, never in the caller's input — is
+``internal-error: ...``.
 """
 from __future__ import annotations
 
@@ -37,9 +41,10 @@ from policy_lang.solution import (
     message_params,
 )
 from policy_lang.syntax import ast
+from policy_lang.types import ArrayType, HandleType, IdlType, IntType, SequenceType, StructType, UnionType
 
 from .audit import AuditPolicy, AuditSink, MemorySink
-from .events import Decision, Event, Step
+from .events import MAX_IDL_INT_BITS, Decision, Event, Step, int_text, show
 from .expressions import ExprCompiler, EvalContext
 from .security_models import ModelError, choose_by_equality
 from .security_models.registry import model_impl
@@ -66,7 +71,15 @@ class Options:
     check_structure: bool = True      # the structure check (off only for experiments)
 
 
-_EVENT_KINDS = frozenset({"execute", "request", "response", "error", "security"})
+_KINDS = ("execute", "request", "response", "error", "security")
+_EVENT_KINDS = frozenset(_KINDS)
+_KINDS_TEXT = ", ".join(_KINDS)
+# Name types a route may be cached under.  Exact types, because 1 == 1.0 == True with
+# one hash: a cached SID 1 must not answer for a float or a bool naming no process.
+_CACHEABLE_NAMES = frozenset({str, int, type(None)})
+MALFORMED_EVENT = "malformed event"
+MALFORMED_MESSAGE = "malformed message"
+INTERNAL_ERROR = "internal-error"
 
 
 @dataclass(frozen=True)
@@ -87,8 +100,7 @@ class SecurityModule:
     """A running security module over one solution (thread safe: one decision at a time)."""
 
     def __init__(self, solution: Solution, options: Options | None = None, audit_sink: AuditSink | None = None):
-        if not solution.ok:
-            raise SolutionNotLoadable("the solution has errors; run `ksm check` and fix them first")
+        _check_arguments(solution, options, audit_sink)
         self.solution = solution
         self.options = options or Options()
         self.audit = AuditPolicy(solution)
@@ -101,6 +113,7 @@ class SecurityModule:
         self._exprs = ExprCompiler(solution, self._impls, self._audit_expression if self._auditing else None)
         self._programs: dict[tuple, _Program] = {}
         self._validators: dict[tuple, Callable] = {}
+        self._validator_params: dict[Callable, tuple] = {}   # validator -> its parameters
         # Bindings by (event, src selector, dst selector), None meaning "any": a new
         # key looks at four buckets instead of every binding.
         self._index: dict[tuple, list[tuple[int, BindingDef]]] = {}
@@ -162,12 +175,20 @@ class SecurityModule:
 
     # ------------------------------------------------------------------ deciding
     def decide(self, event: Event) -> Decision:
-        """Decide one event; never raises (see the module docstring)."""
+        """Decide one event; never raises, whatever ``event`` is (see the module docstring)."""
         with self._lock:
             return self._decide_closed(event)
 
     def decide_many(self, events: Iterable[Event]) -> list[Decision]:
-        """Decide events in order under one lock acquisition (no other caller interleaves)."""
+        """Decide events in order under one lock acquisition (no other caller interleaves).
+
+        Raises TypeError only when ``events`` is not a collection of events at all
+        (a misuse of this method, not an event to deny); each element that is not an
+        event is denied like ``decide(junk)``.
+        """
+        if isinstance(events, (str, bytes, Event, Mapping)) or not isinstance(events, Iterable):
+            raise TypeError(f"decide_many takes a list of ksm.Event, e.g. decide_many([event]); "
+                            f"got {type(events).__name__}")
         with self._lock:
             return [self._decide_closed(e) for e in events]
 
@@ -176,16 +197,24 @@ class SecurityModule:
         try:
             return self._decide(event)
         except _Denied as d:
-            if d.reason.startswith("malformed message"):
+            if d.reason.startswith(MALFORMED_MESSAGE):
                 self._audit_always(event, d.reason)
             return Decision(False, d.reason, event)
         except Exception as exc:  # a bug is a denial, never an escape
-            return Decision(False, f"internal-error: {type(exc).__name__}: {exc}", event)
+            return Decision(False, f"{INTERNAL_ERROR}: {_exception_text(exc)}", event)
 
     def _decide(self, event: Event) -> Decision:
+        if not isinstance(event, Event):
+            raise _Denied(f"{MALFORMED_EVENT}: decide() takes a ksm.Event, got {type(event).__name__}")
         kind = event.kind
-        if kind not in _EVENT_KINDS:
-            raise _Denied(f"unknown event kind {kind!r}")
+        try:
+            known = kind in _EVENT_KINDS
+        except Exception:       # unhashable, or a hash that raises
+            known = False
+        if not known:
+            if not isinstance(kind, str):
+                raise _Denied(f"{MALFORMED_EVENT}: kind must be one of {_KINDS_TEXT}; got {type(kind).__name__}")
+            raise _Denied(f"unknown event kind {show(kind)} (one of {_KINDS_TEXT})")
         new_proc: Process | None = None
         if kind == "execute":
             src_proc, new_proc = self._execute_participants(event)
@@ -196,12 +225,26 @@ class SecurityModule:
         else:
             src_sid, dst_sid, program, validate = self._route(event)
             if validate is None:
-                message = dict(event.message)
+                message = event.message
+                if type(message) is not dict and not isinstance(message, Mapping):
+                    raise _Denied(f"{MALFORMED_MESSAGE}: message must be a mapping of parameter values, "
+                                  f"got {type(message).__name__}")
+                problem = _unencodable(message) if message else None
+                if problem is not None:
+                    raise _Denied(f"{MALFORMED_MESSAGE}: {problem}")
+                message = dict(message)
             else:
                 try:
                     message = validate(event.message)
                 except MalformedMessage as exc:
-                    raise _Denied(f"malformed message: {exc}")
+                    raise _Denied(f"{MALFORMED_MESSAGE}: {exc}")
+                except ValueError:
+                    # Python will not print an int of more than 4,300 digits, and the
+                    # structure check prints the value it rejects: find it by its size.
+                    reason = _oversized_int(self._validator_params.get(validate, ()), event.message)
+                    if reason is None:
+                        raise
+                    raise _Denied(f"{MALFORMED_MESSAGE}: {reason}")
         if program.always_granted:          # a pure allowlist entry: nothing to evaluate
             steps = program.const_steps
             granted, reason, pending = True, "every rule granted", None
@@ -247,12 +290,14 @@ class SecurityModule:
         of running processes changes.
         """
         rkey = (event.kind, event.src, event.dst, event.endpoint, event.method)
-        try:
+        names = _CACHEABLE_NAMES
+        if (type(rkey[1]) in names and type(rkey[2]) in names and type(rkey[3]) in names
+                and type(rkey[4]) in names):
             route = self._routes.get(rkey)
-        except TypeError:       # an unhashable name: resolve without caching (and deny below)
-            rkey, route = None, None
-        if route is not None:
-            return route
+            if route is not None:
+                return route
+        else:
+            rkey = None         # a float, a bool, an unhashable...: resolve uncached (and deny below)
         kind = event.kind
         src_proc = self._process(event.src, "sender")
         dst_proc = self._process(event.dst, "receiver") if kind != "security" else None
@@ -307,26 +352,26 @@ class SecurityModule:
         if isinstance(ref, int):
             proc = self.processes.get(ref)
             if proc is None:
-                raise _Denied(f"{role}: no running process has SID {ref}")
+                raise _Denied(f"{role}: no running process has SID {int_text(ref)}")
             return proc
         if isinstance(ref, str):
             sid = self._by_task.get(ref)
             if sid is None:
-                raise _Denied(f"{role}: no running process named {ref!r}")
+                raise _Denied(f"{role}: no running process named {show(ref)}")
             return self.processes[sid]
         raise _Denied(f"{role} must be a task name or a SID, not {type(ref).__name__}")
 
     def _execute_participants(self, event: Event) -> tuple[Process | None, Process]:
         dst = event.dst
         if not isinstance(dst, str):
-            raise _Denied("execute: dst must name a task from init.yaml or a process class")
+            raise _Denied(f"execute: dst must name a task from init.yaml or a process class, not {type(dst).__name__}")
         instance = self.solution.instance(dst)
         if instance is not None:
             cls, task = instance.cls, instance.task
         elif dst in self.solution.classes:
             cls, task = dst, dst
         else:
-            raise _Denied(f"execute: {dst!r} is neither a task in init.yaml nor a known process class")
+            raise _Denied(f"execute: {show(dst)} is neither a task in init.yaml nor a known process class")
         if task in self._by_task:
             task = None  # a second process of the same name: reachable by its SID only
         src = None
@@ -368,7 +413,7 @@ class SecurityModule:
             if isinstance(event.endpoint, str) and isinstance(event.method, str) and cls.in_opaque_part(event.endpoint):
                 # An endpoint of a component from outside the solution: unknown, as for an opaque class.
                 return event.endpoint, None, event.method, None
-            raise _Denied(f"malformed message: {cls.name} has no endpoint {event.endpoint!r}")
+            raise _Denied(f"{MALFORMED_MESSAGE}: {cls.name} has no endpoint {show(event.endpoint)}")
         if ep.interface.opaque:
             if not isinstance(event.method, str):
                 raise _Denied(f"{ep.interface.name} is opaque: name the method of {ep.name}, not its MID")
@@ -383,7 +428,9 @@ class SecurityModule:
         key = (iface, method.name, kind)
         check = self._validators.get(key)
         if check is None:
-            check = self._validators[key] = compile_message(message_params(method, kind))
+            params = tuple(message_params(method, kind))
+            check = self._validators[key] = compile_message(params)
+            self._validator_params[check] = params
         return check
 
     # ------------------------------------------------------------------ compiling
@@ -547,7 +594,7 @@ def _method(iface, ref):
                 return m
     elif isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(iface.methods):
         return iface.methods[ref]
-    raise _Denied(f"malformed message: interface {iface.name} has no method {ref!r}")
+    raise _Denied(f"{MALFORMED_MESSAGE}: interface {iface.name} has no method {show(ref)}")
 
 
 def _selects(sel: SelectorSet, key: tuple) -> bool:
@@ -560,3 +607,131 @@ def _selects(sel: SelectorSet, key: tuple) -> bool:
         and (sel.method is None or sel.method == method)
         and (sel.component is None or ((dst if kind == "request" else src), endpoint) in sel.component_endpoints)
     )
+
+
+def _check_arguments(solution: Any, options: Any, audit_sink: Any) -> None:
+    """Refuse a wrong constructor argument with what to pass instead.
+
+    Why here: a wrong argument otherwise fails far from the mistake (``'str' object
+    has no attribute 'ok'``), or — an audit sink without ``write`` — only at the first
+    audited decision, which is then quietly unrecorded.
+    """
+    if not isinstance(solution, Solution):
+        raise TypeError("SecurityModule takes a loaded Solution, e.g. SecurityModule(ksm.load(path)); "
+                        f"got {type(solution).__name__}")
+    if not solution.ok:
+        errors = [d for d in solution.diagnostics if d.severity.value == "error"]
+        raise SolutionNotLoadable(
+            f"the solution has {len(errors)} error{'' if len(errors) == 1 else 's'} "
+            f"(the first: {errors[0].render().splitlines()[0]}); run `ksm check` and fix them first")
+    if options is not None and not isinstance(options, Options):
+        raise TypeError(f"SecurityModule options take a ksm.Options, e.g. Options(transactional=False); "
+                        f"got {type(options).__name__}")
+    if audit_sink is not None and not callable(getattr(audit_sink, "write", None)):
+        raise TypeError("audit_sink takes an object with a write(record: dict) method, e.g. "
+                        f"ksm.audit.MemorySink(); got {type(audit_sink).__name__}")
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``Type: message`` of an unexpected exception, even when its message cannot be made."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:   # str() of the exception itself failed (it may hold a huge int)
+        return type(exc).__name__
+
+
+# Values an unchecked message may hold: what JSON, PAL and the simulator produce.
+_PLAIN_VALUES = (str, int, float, bytes, bytearray, type(None), list, tuple, Mapping)
+# Deeper than any IDL type nests; rules and error messages walk values recursively.
+MAX_MESSAGE_DEPTH = 64
+
+
+def _unencodable(message: Mapping) -> str | None:
+    """Why a message to an opaque endpoint cannot be a real one, or None.
+
+    Such a message is not structure-checked (its method is unknown), but some things
+    no IDL message holds whatever the method: an integer wider than 64 bits, a field
+    name that is not text, an object that is not a plain value (a socket, a class),
+    nesting deeper than :data:`MAX_MESSAGE_DEPTH`.  Rules would otherwise meet them,
+    and a model wording an error about ``10**5000`` fails to print it.  Iterative,
+    so a deep or self-containing message cannot exhaust the stack.
+    """
+    if type(message) is dict:       # the usual flat message of names, numbers and text: no walk
+        for k, v in message.items():
+            if type(k) is not str or not (type(v) is str or (type(v) is int and v.bit_length() <= MAX_IDL_INT_BITS)):
+                break
+        else:
+            return None
+    stack: list[tuple[str, Any, int]] = [("", message, 0)]
+    while stack:                                    # depth first, in the message's order
+        path, v, depth = stack.pop()
+        if isinstance(v, int):
+            if v.bit_length() > MAX_IDL_INT_BITS:
+                return f"{path}: {int_text(v)} is wider than any IDL integer"
+        elif not isinstance(v, _PLAIN_VALUES):
+            return f"{path}: {type(v).__name__} is not a message value"
+        elif isinstance(v, (list, tuple, Mapping)):
+            if depth >= MAX_MESSAGE_DEPTH:
+                return f"{show(path, quote=False)}: nested deeper than {MAX_MESSAGE_DEPTH} levels"
+            if isinstance(v, Mapping):
+                for k in v:
+                    if type(k) is not str:
+                        return f"{path or 'message'}: field names are text, got {type(k).__name__} {show(k)}"
+                inner = [(f"{path}.{k}" if path else k, x) for k, x in v.items()]
+            else:
+                inner = [(f"{path}[{i}]", x) for i, x in enumerate(v)]
+            stack.extend((p, x, depth + 1) for p, x in reversed(inner))
+    return None
+
+
+def _oversized_int(params: tuple, message: Any) -> str | None:
+    """The structure check's reason for the first integer wider than any IDL integer.
+
+    Only asked after the structure check failed to word its reason (it prints the
+    value it rejects), so it walks the message as that check does — parameters,
+    then struct fields, union members, sequence elements, in order — and measures
+    integers by ``bit_length()`` instead of printing them.  None: no such integer
+    (the failure was something else, a bug to report as ``internal-error``).
+    """
+    if not isinstance(message, Mapping):
+        return None
+    for p in params:
+        if p.name in message:
+            reason = _oversized_in(p.type, message[p.name], p.name)
+            if reason is not None:
+                return reason
+    return None
+
+
+def _oversized_in(t: IdlType, v: Any, path: str) -> str | None:
+    if type(v) is int:
+        if v.bit_length() <= MAX_IDL_INT_BITS:
+            return None
+        if isinstance(t, IntType):
+            return f"{path}: {int_text(v)} out of range for {t.name}"
+        if isinstance(t, HandleType):
+            return f"{path}: SID {int_text(v)} out of range"
+        return None
+    if isinstance(t, HandleType) and isinstance(v, Mapping):
+        handle = v.get("handle")
+        if type(handle) is int and handle.bit_length() > MAX_IDL_INT_BITS:
+            return f"{path}: SID {int_text(handle)} out of range"
+        return None
+    if isinstance(t, (SequenceType, ArrayType)) and isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            reason = _oversized_in(t.element, x, f"{path}[{i}]")
+            if reason is not None:
+                return reason
+        return None
+    if isinstance(t, StructType) and isinstance(v, Mapping):
+        for f in t.fields:
+            if f.name in v:
+                reason = _oversized_in(f.type, v[f.name], f"{path}.{f.name}")
+                if reason is not None:
+                    return reason
+        return None
+    if isinstance(t, UnionType) and isinstance(v, Mapping) and len(v) == 1:
+        (name, x), = v.items()
+        member = next((f for f in t.fields if f.name == name), None)
+        return _oversized_in(member.type, x, f"{path}.{name}") if member is not None else None
+    return None

@@ -7,10 +7,10 @@ most once per report through a ``cache`` the caller keeps.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 from policy_lang.diagnostics import Diagnostic
+from policy_lang.source import UserFileError, read_user_bytes
 
 
 class Excerpt(NamedTuple):
@@ -25,12 +25,19 @@ class Excerpt(NamedTuple):
 
 
 def _lines(file: str, cache: dict) -> list[str]:
-    """The file's lines, read once; unreadable files have none (the excerpt is left out)."""
+    """The file's lines, read once; unusable files have none (the excerpt is left out).
+
+    Through :func:`read_user_bytes`, because the file a diagnostic names is often the
+    very file that could not be read: a FIFO (opening it would block), ``/dev/zero``
+    (reading it never ends) or a file over the size limit must yield no excerpt, not
+    a hang.  Decoding replaces bad bytes: a file with one (SRC003) still gets its
+    excerpt.
+    """
     lines = cache.get(file)
     if lines is None:
         try:
-            lines = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+            lines = read_user_bytes(file).decode("utf-8", errors="replace").splitlines()
+        except UserFileError:
             lines = []
         cache[file] = lines
     return lines
@@ -47,7 +54,9 @@ def excerpt_parts(diag: Diagnostic, cache: dict) -> Excerpt | None:
     text = lines[span.line - 1].replace("\t", " ")   # one column per character, as spans count
     width = 1
     if span.end_line == span.line and span.end_column > span.column:
-        width = span.end_column - span.column
+        # At most to the end of the quoted line: a span measured in template-expanded
+        # text (a -D value put in for @NAME@) can be far wider than the line as written.
+        width = max(1, min(span.end_column - span.column, len(text) - span.column + 1))
     return Excerpt(f"  {span.line:>5} | {text}", f"        | {' ' * (span.column - 1)}", "^" * width)
 
 

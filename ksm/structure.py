@@ -31,6 +31,8 @@ from policy_lang.types import (
     StructType, UnionType,
 )
 
+from .events import int_text
+
 Check = Callable[[Any, str], Any]
 
 
@@ -49,7 +51,7 @@ def _int_check(t: IntType) -> Check:
         if type(v) is not int:
             _fail(path, f"expected {name}, got {type(v).__name__}")
         if v < lo or v > hi:
-            _fail(path, f"{v} out of range for {name}")
+            _fail(path, f"{int_text(v)} out of range for {name}")
         return v
 
     return check
@@ -92,14 +94,14 @@ def _handle_check(t: HandleType) -> Check:
     def check(v: Any, path: str) -> Any:
         if type(v) is int:
             if v < 0 or v > 0xFFFFFFFF:
-                _fail(path, f"SID {v} out of range")
+                _fail(path, f"SID {int_text(v)} out of range")
             return {"handle": v, "rights": 0}
         if isinstance(v, Mapping) and set(v) <= {"handle", "rights"} and type(v.get("handle")) is int:
             rights = v.get("rights", 0)
             if type(rights) is not int or not 0 <= rights <= 0xFFFFFFFF:
                 _fail(path, "handle rights must be a UInt32 mask")
             if not 0 <= v["handle"] <= 0xFFFFFFFF:
-                _fail(path, f"SID {v['handle']} out of range")
+                _fail(path, f"SID {int_text(v['handle'])} out of range")
             return {"handle": v["handle"], "rights": rights}
         _fail(path, "expected a handle (a SID, or {handle, rights})")
 

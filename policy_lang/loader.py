@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from .diagnostics import Diagnostics, Span, define_code
-from .source import SourceText, display_path, read_text
+from .source import SourceText, UserFileError, display_path, read_text, read_user_bytes
 from .syntax.ast import ComponentFile, IdlFile, InitFile, PslFile
 from .syntax.components import parse_component
 from .syntax.idl import parse_idl
@@ -93,7 +95,16 @@ _EXT_KIND = {".edl": "class", ".cdl": "component", ".idl": "idl"}
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """What the user gave on the command line (or to :func:`policy_lang.load`)."""
+    """What the user gave on the command line (or to :func:`policy_lang.load`).
+
+    Every caller passes through here, so the arguments are checked here, once, and
+    a wrong type is a TypeError naming the fix.  Why so strict: a bare string is
+    itself iterable, so ``include_dirs="/tmp"`` used to become the folders ``/``,
+    ``t``, ``m``, ``p`` — and a scan of the whole disk, reported as dozens of
+    unrelated errors; ``defines=["A=1"]`` failed inside ``dict()`` with a message
+    about "update sequence elements".  Plain strings and ``os.PathLike`` are taken
+    for paths; ``None`` for "none given".
+    """
 
     init: Path | None = None
     include_dirs: tuple[Path, ...] = ()
@@ -101,15 +112,87 @@ class LoadOptions:
     sdk_dirs: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
-        # Accept plain strings from callers: LoadOptions(init="init.yaml", include_dirs=["x"]).
-        if self.init is not None and not isinstance(self.init, Path):
-            object.__setattr__(self, "init", Path(self.init))
+        object.__setattr__(self, "init", _init_path(self.init))
         for name in ("include_dirs", "sdk_dirs"):
-            value = getattr(self, name)
-            if isinstance(value, (str, Path)):
-                value = (value,)
-            object.__setattr__(self, name, tuple(Path(p) for p in value))
-        object.__setattr__(self, "defines", dict(self.defines))
+            object.__setattr__(self, name, _folders(name, getattr(self, name)))
+        object.__setattr__(self, "defines", _defines(self.defines))
+
+
+def solution_path(target: object) -> Path:
+    """The ``target`` of :func:`policy_lang.load` as a Path, or a TypeError saying what it takes.
+
+    A path that does not exist is not an error here: it is reported in the
+    solution's diagnostics (SRC001), like every other problem with the user's files.
+    """
+    if isinstance(target, (str, os.PathLike)) and not isinstance(target, bytes):
+        path = os.fspath(target)
+        if isinstance(path, str):
+            return Path(path)
+    raise TypeError("load() takes the path of a solution folder or of its top-level .psl file "
+                    f"(str or os.PathLike), e.g. load('models/echo'); got {_what(target)}")
+
+
+def _init_path(value: object) -> Path | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)) and isinstance(os.fspath(value), str):
+        if os.fspath(value) == "":
+            raise ValueError("init takes the path of the init.yaml file, or None to look for it; got an empty string")
+        return Path(value)
+    raise TypeError("init takes the path of the init.yaml file (str or os.PathLike), or None to look for it, "
+                    f"e.g. init='einit/src/init.yaml'; got {_what(value)}")
+
+
+def _folders(name: str, value: object) -> tuple[Path, ...]:
+    """``include_dirs``/``sdk_dirs``: an ordered collection of folder paths."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, os.PathLike, bytes)):
+        folder = os.fsdecode(value)
+        raise TypeError(f"{name} takes a list of folders, e.g. {name}=[{folder!r}]; got {_what(value)}")
+    if isinstance(value, (set, frozenset)) or isinstance(value, Mapping) or not isinstance(value, Iterable):
+        why = " (an ordered one: the first folder that holds a file wins)" if isinstance(value, (set, frozenset)) else ""
+        raise TypeError(f"{name} takes a list of folders{why}, e.g. {name}=['include']; got {_what(value)}")
+    folders = tuple(value)
+    for i, p in enumerate(folders):
+        if not isinstance(p, (str, os.PathLike)) or not isinstance(os.fspath(p), str):
+            raise TypeError(f"{name}[{i}] must be a folder path (str or os.PathLike); got {_what(p)}")
+    return tuple(Path(p) for p in folders)
+
+
+def _defines(value: object) -> dict[str, str]:
+    """``defines``: placeholder name -> the text that replaces ``@NAME@`` (``-D NAME=VALUE``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        hint = ""
+        items = list(value) if isinstance(value, (list, tuple)) else []
+        if items and all(isinstance(x, str) and "=" in x for x in items):
+            pairs = dict(x.split("=", 1) for x in items)
+            hint = f"; for a list of 'NAME=VALUE' strings write defines={pairs!r}"
+        elif items and all(isinstance(x, (list, tuple)) and len(x) == 2 for x in items):
+            hint = "; for a list of (name, value) pairs write defines=dict(pairs)"
+        raise TypeError(f"defines takes a mapping of placeholder names to values, e.g. defines={{'A': '1'}}; "
+                        f"got {_what(value)}{hint}")
+    out: dict[str, str] = {}
+    for key, text in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"defines keys are placeholder names (str), e.g. defines={{'A': '1'}}; got {_what(key)}")
+        if not isinstance(text, str):
+            raise TypeError(f"defines[{key!r}] must be the text that replaces @{key}@ (str), "
+                            f"e.g. defines={{{key!r}: '1'}}; got {_what(text)}")
+        out[key] = text
+    return out
+
+
+def _what(value: object) -> str:
+    """What a wrong argument was, for the TypeError: strings and paths by value, the rest by type."""
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:60] + "…"
+        return f"the string {shown!r}"
+    if isinstance(value, os.PathLike):
+        return f"the path {os.fsdecode(value)!r}"
+    return type(value).__name__
 
 
 @dataclass
@@ -205,7 +288,7 @@ class Workspace:
         for root in self.include_roots():
             for suffix in (".psl", ".psl.in"):
                 cand = root / (str(rel) + suffix)
-                if cand.is_file():
+                if _names_a_file(cand):
                     real = cand.resolve()
                     if not any(_inside(real, r) for r in self.include_roots()):
                         self.diags.add(INC_ESCAPE, f"`use {dotted}._` resolves to {real}, outside every search root", at)
@@ -284,7 +367,7 @@ class Workspace:
         rel = Path(*name.split(".")).with_suffix(ext) if "." in name else Path(name + ext)
         for root in self.include_roots():
             cand = root / rel
-            if cand.is_file():
+            if _names_a_file(cand):
                 return cand.resolve()
         return None
 
@@ -310,7 +393,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def locate_policy(target: Path, diags: Diagnostics) -> tuple[Path, Path | None]:
     """(solution root, top-level policy) for a folder or a .psl path."""
-    if target.is_file():
+    if _names_a_file(target):
         return _root_of_policy(target), target
     if not target.is_dir():
         diags.add("SRC001", f"no such file or folder: {target}", None)
@@ -319,7 +402,7 @@ def locate_policy(target: Path, diags: Diagnostics) -> tuple[Path, Path | None]:
     for sub in (Path("."), Path("einit/src"), Path("einit"), Path("src")):
         for name in ("security.psl", "security.psl.in"):
             p = target / sub / name
-            if p.is_file():
+            if _names_a_file(p):
                 candidates.append(p)
         if candidates:
             break
@@ -366,9 +449,9 @@ def policies_of_build(root: Path) -> list[Path]:
     """Top-level policies ``einit/CMakeLists.txt`` names (``SECURITY_PSL "src/x.psl"`` or
     ``set (SECURITY_PSL_FILE "src/x.psl")``) that exist, in the order written."""
     cmake = root / "einit" / "CMakeLists.txt"
-    try:
-        text = cmake.read_text(encoding="utf-8", errors="replace") if cmake.is_file() else ""
-    except OSError:
+    try:   # a hint only: whatever keeps it from being read (missing, a FIFO, too large) means no hint
+        text = read_user_bytes(cmake).decode("utf-8", errors="replace")
+    except UserFileError:
         return []
     out: list[Path] = []
     for m in _BUILD_POLICY_RE.finditer(text):
@@ -402,6 +485,20 @@ def locate_init(root: Path, policy: Path | None, explicit: Path | None) -> Path 
     for d in dirs:
         for name in ("init.yaml.in", "init.yaml", "init.yml"):
             p = d / name
-            if p.is_file():
+            if _names_a_file(p):
                 return p
     return None
+
+
+def _names_a_file(p: Path) -> bool:
+    """True when ``p`` exists and is not a folder.
+
+    Not ``is_file()``: a FIFO or a device named ``security.psl`` or ``init.yaml`` is
+    still the file the user meant, and skipping it would report a missing file (or
+    quietly check without it); taken, it reaches :func:`read_text`, which says why it
+    cannot be read (SRC004) without opening it.
+    """
+    try:
+        return not stat.S_ISDIR(os.stat(p).st_mode)
+    except (OSError, ValueError):
+        return False

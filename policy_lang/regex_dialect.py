@@ -21,6 +21,9 @@ _POSIX_CLASSES = {
 _CLASS_ESCAPES = frozenset("dwsDWS")
 _CTRL_ESCAPES = frozenset("tnrfv")
 _QUANT_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
+# Python's re refuses counts past 2**32 - 1 (10 digits); checked before int(), which
+# fails outright past 4,300 digits.
+_MAX_REPEAT_DIGITS = 10
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -111,6 +114,8 @@ def translate(pattern: str, strict: bool = True) -> str:
                 m = _QUANT_RE.match(p, i)
                 assert m is not None
                 lo, hi = m.group(1), m.group(3)
+                if max(len(lo.lstrip("0")), len((hi or "").lstrip("0"))) > _MAX_REPEAT_DIGITS:
+                    raise PatternError(f"repetition count too large at offset {i}")
                 if hi and int(hi) < int(lo):
                     raise PatternError(f"bad repetition `{m.group(0)}` at offset {i}")
                 token, nxt = m.group(0), m.end()

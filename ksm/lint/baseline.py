@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from policy_lang.diagnostics import Diagnostic, Diagnostics, Span, define_code
-from policy_lang.source import display_path
+from policy_lang.literals import out_of_range_message, oversized_int_digits
+from policy_lang.source import UserFileError, display_path, read_user_text
 
 from .fingerprint import identity
 
@@ -102,23 +103,44 @@ def load_baseline(path: str | Path) -> tuple[Baseline | None, list[Diagnostic]]:
     if text is None:
         return None, list(diags)
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         diags.add(BAS_UNREADABLE, f"not valid JSON: {exc.msg}", Span(shown, exc.lineno, exc.colno))
+        return None, list(diags)
+    except _OversizedInt as exc:
+        line, col = _line_col(text, max(0, text.find(exc.literal)))
+        diags.add(BAS_UNREADABLE, out_of_range_message(exc.digits), Span(shown, line, col))
+        return None, list(diags)
+    except RecursionError:
+        diags.add(BAS_UNREADABLE, "the JSON nests too deeply to be read", Span(shown, 1, 1))
         return None, list(diags)
     return _from_json(data, text, str(path), shown, diags), list(diags)
 
 
 def _read(path: Path, shown: str, diags: Diagnostics) -> str | None:
+    """The baseline's text through the shared reader (a FIFO or /dev/zero named as the
+    baseline must not hang the run); every failure is BAS001, the baseline's own code."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        diags.add(BAS_UNREADABLE, f"baseline file not found: {shown}", Span(shown, 1, 1))
-    except UnicodeDecodeError as exc:
-        diags.add(BAS_UNREADABLE, f"{shown} is not UTF-8 text (byte offset {exc.start})", Span(shown, 1, 1))
-    except OSError as exc:
-        diags.add(BAS_UNREADABLE, f"cannot read {shown}: {exc.strerror}", Span(shown, 1, 1))
+        return read_user_text(path)
+    except UserFileError as exc:
+        diags.add(BAS_UNREADABLE, exc.message(shown), Span(shown, exc.line, exc.column))
     return None
+
+
+class _OversizedInt(ValueError):
+    """A JSON integer too long to convert; json.loads gives no position, so the literal is kept."""
+
+    def __init__(self, literal: str, digits: int):
+        super().__init__(out_of_range_message(digits))
+        self.literal, self.digits = literal, digits
+
+
+def _parse_int(literal: str) -> int:
+    """``int()`` for json.loads, refusing literals past 128 bits (Python itself fails past 4,300 digits)."""
+    digits = oversized_int_digits(literal)
+    if digits is not None:
+        raise _OversizedInt(literal, digits)
+    return int(literal)
 
 
 def _from_json(data: Any, text: str, path: str, shown: str, diags: Diagnostics) -> Baseline | None:

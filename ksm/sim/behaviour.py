@@ -112,9 +112,13 @@ def load_module(path: str | Path) -> ModuleType:
     Errors in the user's module become :class:`SimInputError` with the file and
     line, never a traceback.
     """
+    from policy_lang.source import UserFileError, read_user_bytes
+
     path = Path(path)
-    if not path.is_file():
-        raise _error("behaviour module not found", path)
+    try:        # refuses a FIFO, a device or a huge file before Python's import opens it
+        read_user_bytes(path)
+    except UserFileError as exc:
+        raise _error(exc.message(str(path)), path, exc.line, exc.column) from None
     name = f"ksm_behaviours_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -125,6 +129,8 @@ def load_module(path: str | Path) -> ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise _error(f"syntax error: {exc.msg}", path, exc.lineno or 1, exc.offset or 1) from None
+    except ValueError as exc:       # e.g. "source code string cannot contain null bytes"
+        raise _error(f"not a Python module: {exc}", path) from None
     except Exception as exc:
         line = _user_line(exc, path)
         raise _error(f"importing failed: {type(exc).__name__}: {exc}", path, line) from None

@@ -102,13 +102,26 @@ def traces_in(doc: Any) -> Iterable[tuple[str, dict]]:
                        f"{hop.get('client')} -> {hop.get('server')} {hop.get('endpoint')}.{hop.get('method')}"), hop["witness"]
 
 
+def _bounded_int(digits: str) -> int:
+    """A JSON integer; one past Python's text-conversion limit keeps its magnitude only
+    (every IDL type is narrower, so the replayed event is denied as out of range)."""
+    if len(digits) <= 1000:
+        return int(digits)
+    magnitude = 10 ** (len(digits.lstrip("-")) - 1)
+    return -magnitude if digits.startswith("-") else magnitude
+
+
 def load_traces(path: str | Path, solution: Solution, only: str | None = None) -> list[Trace]:
     """Every trace in the file (those of property ``only``, if given)."""
+    from policy_lang.source import UserFileError, read_user_text
+
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SimInputError(SIM_REPLAY, f"cannot read {path}: {exc}", Span(str(path), 1, 1)) from None
+        doc = json.loads(read_user_text(path), parse_int=_bounded_int)
+    except UserFileError as exc:    # a FIFO or /dev/zero is refused before it is read
+        raise SimInputError(SIM_REPLAY, exc.message(str(path)), Span(str(path), exc.line, exc.column)) from None
+    except RecursionError:
+        raise SimInputError(SIM_REPLAY, "the file nests too deeply", Span(str(path), 1, 1)) from None
     except json.JSONDecodeError as exc:
         raise SimInputError(SIM_REPLAY, f"not JSON: {exc.msg}", Span(str(path), exc.lineno, exc.colno)) from None
     classes = {i.task: i.cls for i in solution.instances}      # to find each message's types

@@ -40,7 +40,9 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from policy_lang.diagnostics import Span
+from policy_lang.literals import out_of_range_message, oversized_int_digits
 from policy_lang.solution import Solution
+from policy_lang.source import UserFileError, read_user_text
 from policy_lang.types import MethodDef
 
 from ..structure import default_value
@@ -94,6 +96,32 @@ class Failure:
         return f"{self.span}: expectation failed: {self.message}"
 
 
+class _OversizedInt(yaml.YAMLError):
+    """An integer scalar too long to convert (see :mod:`policy_lang.literals`), with its node."""
+
+    def __init__(self, node: ScalarNode, digits: int):
+        super().__init__(out_of_range_message(digits))
+        self.node, self.digits = node, digits
+
+
+class _ValueLoader(yaml.SafeLoader):
+    """The safe constructor, except that an over-long integer is refused before ``int()``.
+
+    Why: YAML's resolver tags any run of digits as an int and the safe constructor
+    converts it with ``int()``, which raises a bare ``ValueError`` past 4,300 digits
+    (and takes quadratic time before that); no scenario value is wider than 64 bits.
+    """
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        digits = oversized_int_digits(str(node.value))
+        if digits is not None:
+            raise _OversizedInt(node, digits)
+        return super().construct_yaml_int(node)
+
+
+_ValueLoader.add_constructor("tag:yaml.org,2002:int", _ValueLoader.construct_yaml_int)
+
+
 class _Reader:
     """YAML nodes -> :class:`Scenario`, every problem with its position."""
 
@@ -109,8 +137,14 @@ class _Reader:
 
     def value(self, node: Node) -> Any:
         try:
-            return yaml.SafeLoader("").construct_document(node)
-        except yaml.YAMLError as exc:
+            return _ValueLoader("").construct_document(node)
+        except _OversizedInt as exc:
+            raise self.fail(exc.node, out_of_range_message(exc.digits)) from None
+        except yaml.MarkedYAMLError as exc:
+            at = Span(self.path, exc.problem_mark.line + 1, exc.problem_mark.column + 1) if exc.problem_mark else None
+            raise SimInputError(SIM_SCENARIO, f"cannot read this value: {exc.problem or exc}",
+                                at or self.span(node)) from None
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:   # e.g. a date like 2024-13-45
             raise self.fail(node, f"cannot read this value: {exc}") from None
 
     def mapping(self, node: Node, what: str, keys: set[str] | None = None) -> dict[str, tuple[Node, Node]]:
@@ -240,9 +274,9 @@ def load_scenario(path: str | Path, solution: Solution) -> Scenario:
     """Read and check a scenario file against the solution; raises :class:`SimInputError`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SimInputError(SIM_SCENARIO, f"cannot read the scenario: {exc}", Span(str(path), 1, 1)) from None
+        text = read_user_text(path)
+    except UserFileError as exc:   # a FIFO, /dev/zero, a huge or non-UTF-8 file: SRC001-SRC004
+        raise SimInputError(exc.code, exc.message(str(path)), Span(str(path), exc.line, exc.column)) from None
     return _Reader(str(path), solution).read(text)
 
 

@@ -24,12 +24,14 @@ import json
 from collections import Counter
 from typing import IO, Iterable
 
+from ..events import jsonable
+
 
 def write_jsonl(records: Iterable[dict], out: IO[str]) -> int:
     """One JSON object per line; returns the number written."""
     n = 0
     for rec in records:
-        out.write(json.dumps(rec, sort_keys=True) + "\n")
+        out.write(json.dumps(jsonable(rec), sort_keys=True, default=str) + "\n")
         n += 1
     return n
 
@@ -47,7 +49,7 @@ def _message(rec: dict) -> str:
     msg = rec.get("message")
     if not msg:
         return ""
-    text = json.dumps(msg, separators=(", ", ": "))
+    text = json.dumps(jsonable(msg), separators=(", ", ": "))
     return " " + (text if len(text) <= 60 else text[:57] + "...")
 
 

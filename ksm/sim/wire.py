@@ -69,6 +69,8 @@ from policy_lang.types import (
     StructType, UnionType,
 )
 
+from ..events import int_text
+
 
 class WireError(Exception):
     """The bytes (or the value to marshal) do not fit the method's layout."""
@@ -175,7 +177,7 @@ def _int_codec(t: IntType) -> _Codec:
         if type(v) is not int:
             _fail(path, f"expected {name}, got {type(v).__name__}")
         if v < lo or v > hi:
-            _fail(path, f"{v} out of range for {name}")
+            _fail(path, f"{int_text(v)} out of range for {name}")
         vals.append(v)
 
     def get(it: Any, path: Path, arena: _Arena) -> int:

@@ -66,6 +66,7 @@ from lark import Token, Transformer, Tree
 from lark.parsers.lalr_analysis import Shift
 
 from ..diagnostics import Diagnostics, define_code
+from ..literals import int_value, out_of_range_message, oversized_int_digits
 from ..source import SourceText
 from . import ast
 from ..perf import gc_paused
@@ -322,7 +323,11 @@ class PslBuilder:
 
     def _int(self, tok: Token, negative: bool = False, pos: int | None = None) -> Lit:
         text = tok.value
-        value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        digits = oversized_int_digits(text)
+        if digits is not None:   # before int(): Python refuses over 4,300 digits, and no PSL integer is that wide
+            self._report(SYN_INT_RANGE, out_of_range_message(digits), tok.start_pos, len(text))
+            return _Lit("int", 0, tok.start_pos if pos is None else pos)
+        value = int_value(text)
         if negative:
             value = -value
         if value > _INT_MAX or value < _INT_MIN:
