@@ -5,7 +5,8 @@ Every thread is a greenlet running plain, blocking Python.  A kernel call
 thread gives up the processor: it switches to the scheduler, which picks the next
 ready thread with a seeded random choice.  So the same seed gives the same
 interleaving and the same trace, and a run is single-threaded (no locks, no races
-in the simulator itself).
+in the simulator itself; the one other OS thread is the watchdog of
+``run(timeout=...)``, which only interrupts, see :mod:`ksm.sim.watchdog`).
 
 Why greenlets and not threads or generators: behaviour code must read like the C
 a developer writes against nk-gen-c proxies (``value = proxy.Ping(3)``), which
@@ -39,7 +40,9 @@ by a response from the kernel that the policy decides too.
 from __future__ import annotations
 
 import enum
+import os
 import random
+import sysconfig
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -54,6 +57,7 @@ from policy_lang.types import MethodDef
 from ..engine import Options, SecurityModule
 from ..events import Decision, Event, jsonable
 from . import wire
+from .watchdog import SimTimeout, Watchdog
 
 CM_ENDPOINT = "cm.CM"          # the connection manager's endpoint on kl.core.Core (our name)
 
@@ -192,10 +196,39 @@ class Outcome:
     cycle: list[str] = field(default_factory=list)      # deadlock: the wait-for cycle, thread names
     blocked: list[str] = field(default_factory=list)    # threads still waiting
     errors: list[str] = field(default_factory=list)     # threads that raised
+    running: str | None = None        # timeout: the thread the limit interrupted (None: between steps)
+    detail: str = ""                  # timeout: what was running when the time ran out, for people
 
     @property
     def ok(self) -> bool:
         return self.status == "finished"
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """Folders whose code is not the behaviour's: this toolkit, and the installed
+    Python and its packages (a loop calling ``json.dumps`` is the caller's loop)."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    dirs = [os.path.join(here, "ksm"), os.path.join(here, "policy_lang")]
+    dirs += [sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    return tuple(os.path.join(os.path.abspath(d), "") for d in dirs if d)
+
+
+def _user_frame(exc: BaseException | None) -> tuple[str | None, bool]:
+    """``file:line`` of the innermost frame of ``exc`` in behaviour code, and whether
+    the exception hit inside the toolkit (a kernel call) below that frame."""
+    tb = exc.__traceback__ if exc is not None else None
+    libraries = _library_dirs()
+    toolkit = libraries[:2]
+    user, in_kernel = None, False
+    while tb is not None:
+        name = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if name.startswith(libraries):
+            in_kernel = in_kernel or (user is not None and name.startswith(toolkit))
+        else:
+            shown = os.path.relpath(name) if name.startswith(os.path.join(os.getcwd(), "")) else name
+            user, in_kernel = f"{shown}:{tb.tb_lineno}", False
+        tb = tb.tb_next
+    return user, in_kernel
 
 
 class Kernel:
@@ -246,7 +279,7 @@ class Kernel:
     def _run_thread(self, th: Thread, body) -> None:
         try:
             body(self)
-        except greenlet.GreenletExit:
+        except (greenlet.GreenletExit, SimTimeout):     # not the behaviour's doing: the scheduler's business
             raise
         except BaseException as exc:        # the behaviour's own bug: recorded, the run goes on
             th.error = exc
@@ -519,13 +552,47 @@ class Kernel:
     # ------------------------------------------------------------------ scheduling
     def run(self, max_steps: int = 100_000, timeout: float | None = None) -> Outcome:
         """Run every thread until all finish, all block (deadlock), ``max_steps``
-        switches, or ``timeout`` seconds of wall time (checked between switches)."""
+        switches, or ``timeout`` seconds of wall time.
+
+        The scheduler itself can only look at the clock between switches, which a
+        thread that never makes a kernel call never reaches; so with a timeout a
+        :class:`~ksm.sim.watchdog.Watchdog` interrupts whatever code is running in
+        this OS thread.  Its :class:`SimTimeout` never leaves this method: it is
+        caught here whether it lands in a thread (it then surfaces at the switch) or
+        in the scheduler, and the watchdog is stopped, with any undelivered shot
+        withdrawn, before this method returns.
+        """
+        if timeout is None:
+            return self._schedule(max_steps)
+        dog = Watchdog(timeout)
+        outcome: Outcome | None = None
+        hit: SimTimeout | None = None
+        try:
+            dog.start()
+            outcome = self._schedule(max_steps, dog.deadline, timeout)
+        except SimTimeout as exc:
+            hit = exc                                  # nothing slow here: see Watchdog.stop
+        finally:
+            while True:                                # a shot may land on the call itself
+                try:
+                    dog.stop()
+                    break
+                except SimTimeout:
+                    continue
+        if hit is not None or outcome is None:
+            outcome = self._interrupted(hit, timeout)
+        return outcome
+
+    def _schedule(self, max_steps: int, deadline: float | None = None, timeout: float | None = None) -> Outcome:
+        """The scheduler loop; ``deadline`` is checked every 256 switches (cheap
+        enough for the benchmark, and the watchdog covers code that never switches)."""
         self._scheduler = greenlet.getcurrent()
-        deadline = None if timeout is None else time.monotonic() + timeout
         live = [t for t in self.threads if not t.done]
+        self._adopt(live)
         known = len(self.threads)
         while True:
             if known != len(self.threads):            # threads spawned while running
+                self._adopt(self.threads[known:])
                 live.extend(self.threads[known:])
                 known = len(self.threads)
             ready = [t for t in live if self._ready(t)]
@@ -534,7 +601,7 @@ class Kernel:
             if self.steps >= max_steps:
                 return self._ending("step-limit")
             if deadline is not None and not self.steps % 256 and time.monotonic() > deadline:
-                return self._ending("timeout")
+                return self._interrupted(None, timeout or 0)
             self.steps += 1
             th = self.rng.choice(ready) if len(ready) > 1 else ready[0]
             self.current = th
@@ -542,6 +609,46 @@ class Kernel:
             self.current = None
             if th.done:
                 live.remove(th)
+
+    def _adopt(self, threads: list[Thread]) -> None:
+        """Make the scheduler the parent of ``threads``' greenlets.
+
+        A greenlet returns to its parent when it ends, or raises into it; the
+        parent is where the greenlet was created, which for a thread spawned by
+        another thread is that thread (it would be resumed in the middle of a
+        kernel call) and for a kernel built in another OS thread is not in this
+        one.  A greenlet that has not started yet may still be moved.
+        """
+        me = self._scheduler
+        for t in threads:
+            if t.glet.parent is not me:
+                try:
+                    t.glet.parent = me
+                except ValueError:                     # started in another OS thread: switch() will say so
+                    pass
+
+    def _interrupted(self, exc: SimTimeout | None, timeout: float) -> Outcome:
+        """The outcome of a run whose time ran out, naming what was running.
+
+        The thread is the one the scheduler switched into (none when the clock was
+        read between switches); where in it is the innermost frame of the watchdog's
+        exception that lies outside the toolkit (the behaviour's line), so a person
+        sees which loop did not give way.
+        """
+        th, self.current = self.current, None
+        head = f"timeout after {float(timeout)} s"
+        if th is None:
+            return self._ending("timeout", detail=f"{head} between scheduler steps")
+        short = th.name[len(th.task) + 1:] if th.name.startswith(th.task + "/") else th.name
+        who = f"{th.task} (thread {short})"
+        user, in_kernel = _user_frame(exc)
+        if user is None:
+            what = f"{head} while {who} was running"
+        elif in_kernel:
+            what = f"{head} while {who} was in a kernel call from {user}"
+        else:
+            what = f"{head} while {who} was running behaviour code at {user}"
+        return self._ending("timeout", running=th.name, detail=what)
 
     def _ready(self, th: Thread) -> bool:
         w = th.waits
@@ -555,7 +662,7 @@ class Kernel:
                     return True
         return False                           # a blocked call waits for the reply
 
-    def _ending(self, limit: str | None = None) -> Outcome:
+    def _ending(self, limit: str | None = None, running: str | None = None, detail: str = "") -> Outcome:
         """No thread can run (finished or deadlock), or a limit was hit.
 
         A deadlock is a thread that will never get its reply (blocked in ``call``),
@@ -564,7 +671,7 @@ class Kernel:
         errors = [f"{t.name}: {type(t.error).__name__}: {t.error}" for t in self.threads if t.error]
         blocked = [t.name for t in self.threads if not t.done and t.waits is not None]
         if limit is not None:
-            return Outcome(limit, self.steps, blocked=blocked, errors=errors)
+            return Outcome(limit, self.steps, blocked=blocked, errors=errors, running=running, detail=detail)
         cycle = self.wait_for_cycle() if blocked else []
         calling = [t for t in self.threads if not t.done and t.waits is not None and t.waits[0] == "call"]
         if cycle or calling:

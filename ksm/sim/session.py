@@ -54,6 +54,8 @@ class RunReport:
         elif o.status == "deadlock":
             line += f"; blocked: {', '.join(o.blocked)}"
         out.append(line)
+        if o.detail:
+            out.append(o.detail)
         out += [f"crash: {e}" for e in o.errors]
         out += [f.render() for f in self.failures]
         out += [f"replay disagrees: {m}" for m in self.mismatches]
@@ -65,7 +67,7 @@ class RunReport:
         o = self.outcome
         return {"title": self.title, "ok": self.ok,
                 "outcome": {"status": o.status, "steps": o.steps, "cycle": o.cycle, "blocked": o.blocked,
-                            "errors": o.errors},
+                            "errors": o.errors, "running": o.running, "detail": o.detail},
                 "channels": channel_summary(self.kernel.records),
                 "failures": [{"location": str(f.span), "message": f.message} for f in self.failures],
                 "replay_mismatches": self.mismatches,
