@@ -18,7 +18,10 @@ the ``||`` that is true because of it.
 How it is decided, cheapest first (the 10,000-line policy of ``ksm.bench`` takes ~0.06 s):
 
 1. **intervals** — ``message.path OP literal`` (either side) on an integer field:
-   the IDL type gives the field's range, and the range decides the comparison;
+   the IDL type gives the field's range, and the range decides the comparison; a
+   Boolean combination (``&& || ==> !``) of such comparisons on *one* integer field
+   (``message.value == 0x1234 || message.value == 0x5678 || ...``) is decided the
+   same way, from the set of field values it holds for (:mod:`ksm.lint.intervalset`);
 2. **samples** — an expression that only reads the message and stateless models is
    evaluated with the decision function's own evaluator on a few well-formed
    messages (zeros, ones, minima, maxima); two different values or a run-time error
@@ -29,14 +32,23 @@ How it is decided, cheapest first (the 10,000-line policy of ``ksm.bench`` takes
    message, any SIDs and any state of the policy objects; a question that times out
    (``timeout_ms``) is "not constant".
 
-Results of steps 2 and 3 are cached by the expression (printed back without
-positions) and the IDL types of the parameters it reads, so a policy that repeats a
-condition over many classes pays for it once.
+Results of steps 2 and 3 are cached by the expression (its tree without positions)
+and the IDL types of the parameters it reads, so a policy that repeats a condition
+over many classes pays for it once.
+
+Every sub-expression of a long condition is a question of its own, so nothing is
+done per question that grows with the sub-expression's size: the cache key, the
+fields read, the one-field value set, the compiled closure and its values on the
+sample messages, and the Z3 encoding are each built once per node from its
+children's.  The Z3 questions of one statement share one message, one encoding and
+one solver, and the models Z3 found for earlier questions settle most later ones
+(``a || b`` is not constant when one known input makes it true and another false).
+A 190-term disjunction costs about what 190 separate comparisons cost.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -54,11 +66,12 @@ from policy_lang.types import (
 from ...expressions import EvalContext, ExprCompiler
 from ...security_models.base import StatelessModel
 from ...security_models.registry import model_impl
-from ...security_models.symbolic import Fresh, NotEncoded
+from ...security_models.symbolic import Fresh, NotEncoded, anyof
 from ...verify.message import SymbolicMessage
-from ...verify.program import Encoder
+from ...verify.program import Encoder, Env, _Walk
 from ..catalogue import Example, rule
 from ..context import LintContext
+from ..intervalset import IntSet
 
 COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 BOOLEAN_BINARY = frozenset({"&&", "||", "==>"})
@@ -178,14 +191,6 @@ def children(e: Any) -> tuple:
     return ()
 
 
-def _nodes(e: Any) -> Iterator[Any]:
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        yield x
-        stack.extend(children(x))
-
-
 def is_condition(e: Any) -> bool:
     """A comparison or a Boolean operator: a node whose value is a Boolean by construction."""
     if isinstance(e, ast.BinOp):
@@ -216,30 +221,6 @@ class _Reads:
     @property
     def message(self) -> bool:
         return self.params is None or bool(self.params)
-
-
-def _reads(e: Any) -> _Reads:
-    params: set[str] | None = set()
-    paths: list[tuple[str, ...]] = []
-    sids = False
-    objects: set[str] = set()
-    nodes = list(_nodes(e))
-    for x in sorted((x for x in nodes if isinstance(x, ast.Ref)), key=lambda r: r.pos):
-        if x.path[0] == "message":
-            if len(x.path) == 1:
-                params = None
-                continue
-            if params is not None:
-                params.add(x.path[1])
-            if x.path[1:] not in paths:
-                paths.append(x.path[1:])
-        elif x.path[0] in ("src_sid", "dst_sid"):
-            sids = True
-    for x in nodes:
-        if isinstance(x, ast.Call):
-            name = x.object.text if x.object is not None else ml.UNPREFIXED.get(x.method.text)
-            objects.add(name or f"?{x.method.text}")    # "?": names no object (runs incorrectly)
-    return _Reads(None if params is None else frozenset(params), tuple(paths), sids, frozenset(objects))
 
 
 # ============================================================================ IDL types
@@ -364,6 +345,124 @@ def _samplable(t: IdlType) -> bool:
     return True
 
 
+# ============================================================================ per-node facts
+_ANY_FIELD = ("",)          # form of a Boolean literal: combines with comparisons on any field
+
+
+class _Nodes:
+    """Facts about expression nodes, each built once from its children's facts.
+
+    Every sub-condition of a long condition is examined, so a fact recomputed over
+    the whole subtree at every node would cost the square of the condition's size.
+    A node gets a number (:meth:`key`) shared by the nodes that print alike, that
+    is, by equal trees wherever they are; the facts are kept by that number, so a
+    condition repeated over many bindings is looked at once.  Numbers are kept by
+    node identity: the nodes are the solution's, alive as long as the analysis.
+    """
+
+    _EMPTY: frozenset = frozenset()
+
+    def __init__(self) -> None:
+        self._keys: dict[int, int] = {}
+        self._interned: dict[tuple, int] = {}
+        self._reads: dict[int, tuple] = {}
+        self._forms: dict[int, tuple[str, ...] | None] = {}
+        self._sets: dict[tuple[int, int, int], IntSet] = {}
+
+    def key(self, e: Any) -> int:
+        """A number shared by exactly the nodes that :func:`show` prints alike (the cache key)."""
+        k = self._keys.get(id(e))
+        if k is None:
+            if isinstance(e, ast.BinOp):
+                shape: tuple = ("b", e.op, self.key(e.left), self.key(e.right))
+            elif isinstance(e, ast.UnOp):
+                shape = ("u", e.op, self.key(e.operand))
+            else:
+                shape = ("s", show(e))
+            k = self._keys[id(e)] = self._interned.setdefault(shape, len(self._interned))
+        return k
+
+    def reads(self, e: Any) -> _Reads:
+        """What ``e`` reads: its message parameters, its message paths in order of first
+        appearance, whether it reads a SID, and the objects it calls."""
+        return _Reads(*self._read_parts(e))
+
+    def _read_parts(self, e: Any) -> tuple:
+        """(parameters or None, message paths in order of first appearance, SIDs read, objects called)."""
+        k = self.key(e)
+        got = self._reads.get(k)
+        if got is not None:
+            return got
+        empty = self._EMPTY
+        if isinstance(e, ast.Ref):
+            params: frozenset[str] | None = empty
+            paths: tuple[tuple[str, ...], ...] = ()
+            if e.path[0] == "message":
+                if len(e.path) == 1:
+                    params = None
+                else:
+                    params, paths = frozenset((e.path[1],)), (e.path[1:],)
+            got = (params, paths, e.path[0] in ("src_sid", "dst_sid"), empty)
+        else:
+            params, paths, sids, objects = empty, (), False, empty
+            for c in children(e):                 # in the order they are written
+                p, ps, s, o = self._read_parts(c)
+                if params is not None and p != params:
+                    params = None if p is None else p if not params else params if not p else params | p
+                paths = ps if not paths else paths + tuple(x for x in ps if x not in paths)
+                sids = sids or s
+                objects = o if not objects else objects if not o or o <= objects else objects | o
+            if isinstance(e, ast.Call):
+                name = e.object.text if e.object is not None else ml.UNPREFIXED.get(e.method.text)
+                objects = objects | {name or f"?{e.method.text}"}   # "?": names no object (runs incorrectly)
+            got = (params, paths, sids, objects)
+        self._reads[k] = got
+        return got
+
+    def form(self, e: Any) -> tuple[str, ...] | None:
+        """The one message path a Boolean combination of ``path OP literal`` comparisons reads.
+
+        None when ``e`` is not such a combination (of ``&& || ==> !``, comparisons with
+        an integer literal and Boolean literals) over a single path; ``_ANY_FIELD`` for
+        Boolean literals alone.
+        """
+        k = self.key(e)
+        if k in self._forms:
+            return self._forms[k]
+        found: tuple[str, ...] | None = None
+        shape = _interval_shape(e)
+        if shape is not None:
+            found = shape.path
+        elif isinstance(e, ast.Lit) and e.kind == "bool":
+            found = _ANY_FIELD
+        elif isinstance(e, ast.UnOp) and e.op == "!":
+            found = self.form(e.operand)
+        elif isinstance(e, ast.BinOp) and e.op in BOOLEAN_BINARY:
+            a, b = self.form(e.left), self.form(e.right)
+            if a is not None and b is not None:
+                found = b if a == _ANY_FIELD else a if b in (_ANY_FIELD, a) else None
+        self._forms[k] = found
+        return found
+
+    def values(self, e: Any, lo: int, hi: int) -> IntSet:
+        """The values of the field in ``lo..hi`` for which ``e`` holds (``form(e)`` is a path)."""
+        k = (self.key(e), lo, hi)
+        got = self._sets.get(k)
+        if got is None:
+            shape = _interval_shape(e)
+            if shape is not None:
+                got = IntSet.compare(shape.op, shape.n, lo, hi)
+            elif isinstance(e, ast.Lit):
+                got = IntSet.constant(bool(e.value), lo, hi)
+            elif isinstance(e, ast.UnOp):
+                got = ~self.values(e.operand, lo, hi)
+            else:
+                a, b = self.values(e.left, lo, hi), self.values(e.right, lo, hi)
+                got = a & b if e.op == "&&" else a | b if e.op == "||" else ~a | b
+            self._sets[k] = got
+        return got
+
+
 # ============================================================================ the analysis
 class ConditionAnalysis:
     """Finds the constant conditions of one solution (shared by LNT010 and LNT011)."""
@@ -372,8 +471,9 @@ class ConditionAnalysis:
         self.ctx = ctx
         self.solution: Solution = ctx.solution
         self._cache: dict[tuple, Verdict | None] = {}
-        self._samples: dict[Signature, list[dict] | None] = {}
-        self._compiled: dict[str, Callable[[EvalContext], Any] | None] = {}
+        self._samples: dict[Signature, list[EvalContext] | None] = {}
+        self._nodes = _Nodes()
+        self._stmt: CallDef | ChoiceDef | None = None
 
     # ------------------------------------------------------------------ walking
     def findings(self) -> list[Finding]:
@@ -391,6 +491,7 @@ class ConditionAnalysis:
             examine_root = True
         else:
             root, examine_root = stmt.expr, _is_boolean_selector(stmt.expr)
+        self._stmt = stmt             # the Z3 questions of one statement share an encoding
         found: list[tuple[Any, Verdict]] = []
         self._visit(root, examine_root, methods, found)
         return [Finding(node, v, stmt, node is root) for node, v in found]
@@ -415,7 +516,7 @@ class ConditionAnalysis:
     def verdict(self, e: Any, methods: dict[Signature, _Method]) -> Verdict | None:
         """The verdict shared by every method (None: not constant, or not the same everywhere)."""
         shape = _interval_shape(e)
-        reads = None if shape is not None else _reads(e)
+        reads = None if shape is not None else self._nodes.reads(e)
         if reads is not None and not reads.message:
             methods = _NO_MESSAGE       # one evaluation serves every method (and execute bindings)
         if not methods:
@@ -425,7 +526,7 @@ class ConditionAnalysis:
             if shape is not None and isinstance(field_type(m.types, shape.path), IntType):
                 v = _interval(shape, m.types)
             else:
-                v = self._one(e, reads or _reads(e), sig, m)
+                v = self._one(e, reads or self._nodes.reads(e), sig, m)
             if v is None or (value is not None and v.value != value):
                 return None
             value = v.value
@@ -434,9 +535,9 @@ class ConditionAnalysis:
         return Verdict(bool(value), "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else ""))
 
     def _one(self, e: Any, reads: _Reads, sig: Signature, m: _Method) -> Verdict | None:
-        """Samples, then Z3; cached by the printed expression and the types of what it reads."""
+        """Value sets, samples, then Z3; cached by the expression's tree and the types of what it reads."""
         used = sig if reads.params is None else tuple((n, t) for n, t in sig if n in reads.params)
-        key = (show(e), used)
+        key = (self._nodes.key(e), used)
         if key in self._cache:
             return self._cache[key]
         value = self._decide(e, reads, sig, m)
@@ -445,11 +546,19 @@ class ConditionAnalysis:
         return v
 
     def _decide(self, e: Any, reads: _Reads, sig: Signature, m: _Method) -> bool | None:
+        path = self._nodes.form(e)
+        if path is not None and path != _ANY_FIELD:
+            t = field_type(m.types, path)
+            if isinstance(t, IntType):
+                # Exact; only Z3 can say "constant" of a condition that reads the message,
+                # so where Z3 is not available the answer stays None, as it would without this step.
+                value = self._nodes.values(e, t.min, t.max).value
+                return value if value is not None and self.solver is not None else None
         if not reads.sids and reads.objects <= self.pure_objects:
             sampled = self._sampled(e, sig, reads.message)
             if sampled is not _UNSETTLED:
                 return sampled
-        return self.solver.constant(e, m.params) if self.solver is not None else None
+        return self.solver.constant(e, sig, m.params, self._stmt) if self.solver is not None else None
 
     @staticmethod
     def _reason(reads: _Reads, types: Mapping[str, IdlType], pure: frozenset[str]) -> str:
@@ -477,21 +586,25 @@ class ConditionAnalysis:
         """The decision function's expression compiler, and the (fixed) state of the pure objects."""
         impls = {n: model_impl(o.model) for n, o in self.solution.objects.items()}
         states = {n: impls[n].initial_state(self.solution.objects[n]) for n in self.pure_objects}
-        return ExprCompiler(self.solution, impls), states
+        return _SharedCompiler(self.solution, impls, self._nodes.key), states
+
+    @cached_property
+    def _bare(self) -> list[EvalContext]:
+        """The one context of an expression that reads no message field."""
+        return [EvalContext({}, None, None, self.evaluator[1], {})]
 
     def _sampled(self, e: Any, sig: Signature, reads_message: bool) -> bool | None | object:
         """Evaluate on sample messages: a value, None (not constant) or ``_UNSETTLED`` (ask Z3)."""
-        samples = self._sample_messages(sig) if reads_message else [{}]
-        if samples is None:
+        contexts = self._sample_contexts(sig) if reads_message else self._bare
+        if contexts is None:
             return _UNSETTLED
         fn = self._compile(e)
         if fn is None:
             return None
-        states = self.evaluator[1]
         seen: set[bool] = set()
-        for m in samples:
+        for c in contexts:
             try:
-                v = fn(EvalContext(m, None, None, states, {}))
+                v = fn(c)
             except Exception:   # noqa: BLE001 - any failure is "runs incorrectly": the event is denied
                 return None
             if type(v) is not bool:
@@ -503,20 +616,20 @@ class ConditionAnalysis:
             return seen.pop()
         return _UNSETTLED
 
-    def _sample_messages(self, sig: Signature) -> list[dict] | None:
+    def _sample_contexts(self, sig: Signature) -> list[EvalContext] | None:
+        """One evaluation context per sample message (kept: compiled nodes remember their values by context)."""
         if sig not in self._samples:
             ok = all(_samplable(t) for _, t in sig)
-            self._samples[sig] = [{n: sample_value(t, how) for n, t in sig} for how in _SAMPLES] if ok else None
+            states = self.evaluator[1]
+            self._samples[sig] = [EvalContext({n: sample_value(t, how) for n, t in sig}, None, None, states, {})
+                                  for how in _SAMPLES] if ok else None
         return self._samples[sig]
 
     def _compile(self, e: Any) -> Callable[[EvalContext], Any] | None:
-        key = show(e)
-        if key not in self._compiled:
-            try:
-                self._compiled[key] = self.evaluator[0].compile(e)
-            except Exception:   # noqa: BLE001 - an operator the evaluator refuses denies at run time
-                self._compiled[key] = None
-        return self._compiled[key]
+        try:
+            return self.evaluator[0].compile(e)
+        except Exception:   # noqa: BLE001 - an operator the evaluator refuses denies at run time
+            return None
 
     @cached_property
     def solver(self) -> "_Z3 | None":
@@ -530,11 +643,157 @@ class ConditionAnalysis:
 _UNSETTLED = object()
 
 
+class _Raised:
+    """A remembered failure (of compiling, evaluating or encoding a node), raised again on each use."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+    def again(self):
+        raise self.exc.with_traceback(None)     # not the frames of an earlier raise
+
+
+class _SharedCompiler(ExprCompiler):
+    """The decision function's compiler, compiling each node once.
+
+    Each node's closure also remembers its value (or failure) per evaluation
+    context, so on the few fixed sample contexts a node is evaluated once however
+    many examined conditions contain it.  The lint compiles without an audit
+    profile or expression hook, and the pure objects' state never changes, so a
+    node's value on a context is always the same.
+    """
+
+    def __init__(self, solution: Solution, impls: Mapping[str, Any], key: Callable[[Any], int]):
+        super().__init__(solution, impls)
+        self._key = key                 # equal trees share one closure, wherever they are
+        self._done: dict[int, Any] = {}
+
+    def compile(self, e: ast.Expr, profile: str | None = None) -> Callable[[EvalContext], Any]:
+        k = self._key(e)
+        got = self._done.get(k)
+        if got is None:
+            try:
+                got = _remembering(super().compile(e, profile))
+            except Exception as exc:   # noqa: BLE001 - remembered, and raised to every caller
+                got = _Raised(exc)
+            self._done[k] = got
+        if type(got) is _Raised:
+            got.again()
+        return got
+
+
+def _remembering(fn: Callable[[EvalContext], Any]) -> Callable[[EvalContext], Any]:
+    seen: dict[int, Any] = {}
+
+    def remembered(ctx: EvalContext) -> Any:
+        got = seen.get(id(ctx), _UNSETTLED)
+        if got is _UNSETTLED:
+            try:
+                got = fn(ctx)
+            except Exception as exc:   # noqa: BLE001 - remembered, and raised to every caller
+                got = _Raised(exc)
+            seen[id(ctx)] = got
+        if type(got) is _Raised:
+            got.again()
+        return got
+    return remembered
+
+
+_NOT_ENCODED = (NotEncoded, ValueError, TypeError, z3.Z3Exception)
+
+
+class _SharedWalk(_Walk):
+    """The encoder's expression walk, encoding each node once (for one message, SIDs and state).
+
+    A subclass of the encoder's own walk, so the encoding is the decision function's
+    as :meth:`Encoder.condition` builds it; only the memo is added.
+    """
+
+    def __init__(self, enc: Encoder, env: Env):
+        super().__init__(enc, env)
+        self._done: dict[int, Any] = {}
+
+    def expr(self, e):
+        got = self._done.get(id(e))
+        if got is None:
+            start = len(self.escapes)
+            try:
+                v, err = super().expr(e)
+            except _NOT_ENCODED as exc:
+                self._done[id(e)] = _Raised(exc)
+                raise
+            got = self._done[id(e)] = (v, err, tuple(self.escapes[start:]))
+        elif type(got) is _Raised:
+            got.again()
+        else:
+            self.escapes.extend(got[2])   # the untracked-SID conditions noted while encoding it
+        return got[0], got[1]
+
+
+@dataclass
+class _Witness:
+    """A model the solver found for an earlier question: an input the statement can see."""
+
+    model: z3.ModelRef
+    checked: int                    # how many of the message's constraints it is known to meet
+
+
+@dataclass
+class _Scope:
+    """The Z3 questions of one statement and one message signature."""
+
+    message: SymbolicMessage
+    walk: _SharedWalk
+    solver: z3.Solver
+    added: int = 0                 # how many of the message's constraints the solver has
+    witnesses: list[_Witness] = field(default_factory=list)
+
+    def both_ways(self, value: z3.BoolRef) -> bool:
+        """Whether two known inputs give ``value`` different truth values (so it is not constant).
+
+        Each is a model of the solver's assertions (checked again when the message has
+        gained parts since), so this answers "not constant" only where Z3 would too; it
+        spares the questions about ``a || b`` once ``a`` and ``b`` were asked about.
+        """
+        seen: set[bool] = set()
+        built = self.message.constraints
+        for w in reversed(self.witnesses):
+            if w.checked < self.added:
+                if not z3.is_true(w.model.eval(z3.And(built[w.checked:self.added]), model_completion=True)):
+                    continue
+                w.checked = self.added
+            got = w.model.eval(value, model_completion=True)
+            if z3.is_true(got) or z3.is_false(got):
+                seen.add(z3.is_true(got))
+                if len(seen) == 2:
+                    return True
+        return False
+
+    def check(self, question: z3.BoolRef) -> z3.CheckSatResult:
+        """The solver's answer, keeping the model of a satisfiable question as a witness."""
+        result = self.solver.check(question)
+        if result == z3.sat:
+            self.witnesses = self.witnesses[-(_WITNESSES - 1):] + [_Witness(self.solver.model(), self.added)]
+        return result
+
+
+#: Models kept per statement for :meth:`_Scope.both_ways`.
+_WITNESSES = 8
+
+
 class _Z3:
     """Decides whether a condition is constant with Z3, as the decision function evaluates it.
 
     One encoder, one unconstrained state of the policy objects and one pair of SIDs
-    serve every question; each question gets its own symbolic message and solver.
+    serve every question.  The questions of one statement (for one message
+    signature) share a symbolic message, the encoding of every node (a condition's
+    encoding is built from its operands', never again from scratch) and a solver
+    holding the well-formedness of that message; each question is asked between a
+    push and a pop, so what it adds does not slow the next one down, and the last
+    few models found serve as witnesses (:meth:`_Scope.both_ways`).  The next
+    statement starts afresh.
     """
 
     def __init__(self, ctx: LintContext):
@@ -544,27 +803,54 @@ class _Z3:
         self.state, self.state_ok = self.encoder.any_state(self.fresh)
         self.src, self.dst = self.fresh.int("src_sid"), self.fresh.int("dst_sid")
         self.count = 0
+        self._stmt: Any = None
+        self._scopes: dict[Signature, _Scope] = {}
 
-    def constant(self, e: Any, params: tuple) -> bool | None:
+    def _scope(self, sig: Signature, params: tuple, stmt: Any) -> _Scope:
+        if stmt is not self._stmt:
+            self._stmt, self._scopes = stmt, {}
+        sc = self._scopes.get(sig)
+        if sc is None:
+            self.count += 1
+            msg = SymbolicMessage(params, f"lint{self.count}")
+            walk = _SharedWalk(self.encoder, Env(msg.value, self.src, self.dst, dict(self.state),
+                                                 self.encoder.task_sids))
+            s = z3.Solver()
+            s.set("timeout", self.timeout)
+            s.add(self.state_ok, self.src >= 1, self.dst >= 1)
+            sc = self._scopes[sig] = _Scope(msg, walk, s)
+        return sc
+
+    def constant(self, e: Any, sig: Signature, params: tuple, stmt: Any = None) -> bool | None:
         """True/False when ``e`` always has that value and never runs incorrectly; else None."""
-        self.count += 1
-        msg = SymbolicMessage(params, f"lint{self.count}")
-        self.encoder.last_escape = z3.BoolVal(False)
+        sc = self._scope(sig, params, stmt)
+        sc.walk.escapes = []
         try:
-            value, err = self.encoder.condition(e, msg.value, self.src, self.dst, self.state)
-        except (NotEncoded, ValueError, TypeError, z3.Z3Exception):
+            v, err = sc.walk.expr(e)
+        except _NOT_ENCODED:
             return None
-        s = z3.Solver()
-        s.set("timeout", self.timeout)
-        s.add(msg.wellformed(), self.state_ok, self.src >= 1, self.dst >= 1)
-        wrong = z3.simplify(z3.Or(err, self.encoder.last_escape))
-        if not z3.is_false(wrong) and s.check(wrong) != z3.unsat:
-            return None                 # runs incorrectly for some input (or the solver does not know)
-        if s.check(z3.Not(value)) == z3.unsat:
-            return True
-        if s.check(value) == z3.unsat:
-            return False
-        return None
+        if v.kind == "bool":
+            value, escape = v.z, anyof(sc.walk.escapes)
+        else:                                       # not a Boolean: runs incorrectly
+            value, err, escape = z3.BoolVal(False), z3.BoolVal(True), z3.BoolVal(False)
+        s, built = sc.solver, sc.message.constraints
+        if len(built) > sc.added:                   # the structure check of the parts read so far
+            s.add(*built[sc.added:])
+            sc.added = len(built)
+        if sc.both_ways(value):
+            return None
+        s.push()                    # the question's own terms go again after it: none piles up
+        try:
+            wrong = z3.simplify(z3.Or(err, escape))
+            if not z3.is_false(wrong) and sc.check(wrong) != z3.unsat:
+                return None         # runs incorrectly for some input (or the solver does not know)
+            if sc.check(z3.Not(value)) == z3.unsat:
+                return True
+            if sc.check(value) == z3.unsat:
+                return False
+            return None
+        finally:
+            s.pop()
 
 
 def _statements(body: Iterable[StmtDef], targets: tuple[Target, ...]) -> Iterator[tuple[CallDef | ChoiceDef, tuple]]:
