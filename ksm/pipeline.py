@@ -38,6 +38,9 @@ class Stage:
     status: str
     detail: str
     seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)   # what failed, at most ``VerifyOptions.show``
+    more: int = 0                                       # problems left out of ``problems``
+    rerun: str = ""                                     # the command that shows them all
 
 
 @dataclass
@@ -56,7 +59,8 @@ class VerifyReport:
     def to_json(self) -> dict:
         return {"solution": self.solution, "exit_code": self.exit_code,
                 "stages": [{"name": s.name, "status": s.status.lower(), "detail": s.detail,
-                            "seconds": round(s.seconds, 3)} for s in self.stages]}
+                            "seconds": round(s.seconds, 3), "problems": s.problems, "more": s.more,
+                            "rerun": s.rerun} for s in self.stages]}
 
 
 @dataclass(frozen=True)
@@ -67,15 +71,33 @@ class VerifyOptions:
     prove_timeout_ms: int = 10_000
     prove_depth: int = 8
     skip: frozenset[str] = frozenset()
+    show: int = 10                      # problems listed per failed stage
+    command_line: str = ""              # loading options, repeated in the "run ... for the rest" hint
 
 
-def _timed(report: VerifyReport, name: str, run: Callable[[], tuple[str, str]]) -> str:
+#: What each stage's own command is, for the "run ... for all of them" hint.
+_RERUN = {"check": "ksm check", "lint": "ksm lint", "test": "ksm test", "prove": "ksm prove", "flows": "ksm flows"}
+
+
+def _timed(report: VerifyReport, name: str, run: Callable[[], tuple[str, str]], options: VerifyOptions,
+           problems: Callable[[], list[str]]) -> str:
+    """Run one stage; a failed stage also records what failed (bounded), so the CI log
+    says why without a second run, and names the command that shows everything."""
     start = time.perf_counter()
     try:
         status, detail = run()
     except Exception as exc:  # a bug in ksm: the table says so, the other stages still run
         status, detail = CRASHED, f"internal error: {type(exc).__name__}: {exc}"
-    report.stages.append(Stage(name, status, detail, time.perf_counter() - start))
+    stage = Stage(name, status, detail, time.perf_counter() - start)
+    if status == FAILED:
+        try:
+            found = problems()
+        except Exception as exc:  # listing must never cost the verdict
+            found = [f"(could not list the problems: {type(exc).__name__}: {exc})"]
+        stage.problems, stage.more = found[:options.show], max(0, len(found) - options.show)
+        extra = f" {options.command_line}" if options.command_line else ""
+        stage.rerun = f"{_RERUN[name]} {report.solution}{extra}"
+    report.stages.append(stage)
     return status
 
 
@@ -83,9 +105,13 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-def verify(target: str | Path, options: VerifyOptions | None = None) -> VerifyReport:
-    """Run every stage on the solution at ``target``; never raises for problems in the user's files."""
+def verify(target: str | Path, options: VerifyOptions | None = None,
+           on_stage: Callable[[str], None] | None = None) -> VerifyReport:
+    """Run every stage on the solution at ``target``; never raises for problems in the user's files.
+
+    ``on_stage`` is told each stage's name when it is over (the CLI's progress bar)."""
     options = options or VerifyOptions()
+    on_stage = on_stage or (lambda _name: None)
     report = VerifyReport(str(target))
     holder: dict[str, Solution] = {}
 
@@ -99,24 +125,61 @@ def verify(target: str | Path, options: VerifyOptions | None = None) -> VerifyRe
                   f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
         return (PASSED if sol.ok else FAILED), detail
 
-    _timed(report, "check", check)
+    _timed(report, "check", check, options, lambda: _diagnostic_lines(
+        d for d in holder["sol"].diagnostics if d.severity is Severity.ERROR))
+    on_stage("check")
     sol = holder.get("sol")
     ok = sol is not None and sol.ok
     inputs = _ProofInputs(sol, options)
-    stages: dict[str, Callable[[], tuple[str, str]]] = {
-        "lint": lambda: _lint(sol, options, report),
-        "test": lambda: _tests(sol),
-        "prove": lambda: _proofs(inputs, report, flows=False),
-        "flows": lambda: _proofs(inputs, report, flows=True),
+    tests: list = []
+    stages: dict[str, tuple[Callable[[], tuple[str, str]], Callable[[], list[str]]]] = {
+        "lint": (lambda: _lint(sol, options, report), lambda: _diagnostic_lines(report.lint_result.failing())),
+        "test": (lambda: _tests(sol, tests), lambda: _failed_cases(tests)),
+        "prove": (lambda: _proofs(inputs, report, flows=False), lambda: _failed_proofs(inputs, report, False)),
+        "flows": (lambda: _proofs(inputs, report, flows=True), lambda: _failed_proofs(inputs, report, True)),
     }
-    for name, run in stages.items():
+    for name, (run, problems) in stages.items():
         if name in options.skip:
             report.stages.append(Stage(name, SKIPPED, "--skip"))
         elif not ok:
             report.stages.append(Stage(name, SKIPPED, "the solution has errors"))
         else:
-            _timed(report, name, run)
+            _timed(report, name, run, options, problems)
+        on_stage(name)
     return report
+
+
+def _diagnostic_lines(diags) -> list[str]:
+    return [d.render() for d in diags]
+
+
+def _failed_cases(tests: list) -> list[str]:
+    out = []
+    for t in tests:
+        for c in t.cases:
+            if not c.passed:
+                why = c.problem or (c.decision.reason if c.decision is not None else "")
+                out.append(f"{c.case.span.file}:{c.case.span.line}: {t.name}: {c.describe()}"
+                           + (f" -- {why}" if why else ""))
+    return out
+
+
+def _failed_proofs(inputs: "_ProofInputs", report: VerifyReport, flows: bool) -> list[str]:
+    from .verify.prove import PROVED
+    from .verify.report import render_text as render_proofs
+
+    bad = [d for f in inputs.files for d in f.diagnostics if d.severity is Severity.ERROR]
+    if bad:
+        return _diagnostic_lines(bad)
+    out = []
+    for r in report.proofs:
+        kind = getattr(r, "kind", None) or getattr(r.prop, "kind", None)
+        if r.status != PROVED and (kind == "never_flow") == flows:
+            block = render_proofs([r]).splitlines()[:-1]          # its block, without the count line
+            if len(block) > 15:
+                block = block[:14] + [f"         ... {len(block) - 14} more lines"]
+            out.append("\n".join(block))
+    return out
 
 
 def _lint(sol: Solution, options: VerifyOptions, report: VerifyReport) -> tuple[str, str]:
@@ -133,10 +196,11 @@ def _lint(sol: Solution, options: VerifyOptions, report: VerifyReport) -> tuple[
     return (FAILED if result.failing() else PASSED), summary(result)
 
 
-def _tests(sol: Solution) -> tuple[str, str]:
+def _tests(sol: Solution, keep: list) -> tuple[str, str]:
     from .pal import run_tests
 
     results = run_tests(sol)
+    keep += results
     if not results:
         return SKIPPED, "the policy has no PAL tests"
     cases = sum(len(r.cases) for r in results)
@@ -216,6 +280,15 @@ def render_table(report: VerifyReport, color: bool = False, width: int = 110) ->
     console.print(table)
     verdict = {0: "OK", 1: "FAILED", 3: "BUG IN KSM"}[report.exit_code]
     lines = [line.rstrip() for line in buf.getvalue().splitlines()]
+    for s in report.stages:
+        if s.status != FAILED or not (s.problems or s.more):
+            continue
+        lines += ["", f"{s.name}: what failed"]
+        lines += ["  " + line for p in s.problems for line in p.splitlines()]
+        if s.more:
+            lines.append(f"  ... and {s.more} more: run `{s.rerun}`")
+        elif s.rerun:
+            lines.append(f"  (details: `{s.rerun}`)")
     return "\n".join(lines + [f"verify {report.solution}: {verdict}"])
 
 

@@ -127,8 +127,12 @@ class Diagnostic:
         }
 
     def sort_key(self) -> tuple:
+        """File, line, column; a template diagnostic (TPL) goes first on its line, because
+        an unset template value is the root cause of the parse errors after it there."""
         s = self.span
-        return (s.file, s.line, s.column) if s else ("", 0, 0)
+        if not s:
+            return ("", 0, 0)
+        return (s.file, s.line, 0 if self.code.startswith("TPL") else s.column)
 
 
 @dataclass

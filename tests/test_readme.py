@@ -14,7 +14,7 @@ def _readme_commands() -> list[str]:
 def test_readme_has_install_and_test_commands():
     main_cmd, test_cmd = _readme_commands()[:2]
     assert "pip install ." in main_cmd and "ksm verify models/" in main_cmd
-    assert test_cmd.endswith("pytest") and "pip install '.[dev]'" in test_cmd
+    assert test_cmd.endswith("pytest") and "pip install -e '.[dev]'" in test_cmd
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
@@ -39,3 +39,13 @@ def test_readme_main_job_passes_on_the_bundled_example(capsys):
     out = capsys.readouterr().out
     for stage in ("check", "lint", "test", "prove", "flows"):
         assert re.search(rf"^{stage}\s+passed", out, re.M), out
+
+
+def test_the_tests_run_the_checkout_not_an_installed_copy():
+    """The README installs the checkout in editable mode: a stale copy in site-packages
+    would make every test below test old code."""
+    import ksm
+    import policy_lang
+
+    for package in (ksm, policy_lang):
+        assert Path(package.__file__).resolve().is_relative_to(ROOT), package.__file__

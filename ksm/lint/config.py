@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ CFG_SYNTAX = define_code(
 )
 CFG_KEY = define_code(
     "CFG002", "error", "unknown configuration key, or a value of the wrong type",
-    "lint keys: select, disable, severity, fail-on, baseline, timeout-ms (see docs/lint.md)",
+    "lint keys: select, disable, severity, fail-on, baseline, timeout (see docs/lint.md); other tables: docs/cli.md",
 )
 CFG_CODE = define_code(
     "CFG003", "error", "unknown rule code in the configuration",
@@ -88,7 +89,7 @@ def find_config(start: Path) -> tuple[Path, tuple[str, ...]] | None:
 
     Walks from ``start`` (a folder, or a file's folder) up through its parents; in
     each folder ``ksm.toml`` wins over ``pyproject.toml``, and a ``pyproject.toml``
-    counts only when it has a ``[tool.ksm.lint]`` table.  The walk stops at a folder
+    counts only when it has a ``[tool.ksm]`` table.  The walk stops at a folder
     holding ``.git`` (the repository root: a config above it belongs to someone else).
     """
     folder = start.absolute()
@@ -107,16 +108,16 @@ def find_config(start: Path) -> tuple[Path, tuple[str, ...]] | None:
 
 
 def _mentions_tool_ksm(pyproject: Path) -> bool:
-    """Whether a pyproject.toml has ``[tool.ksm.lint]`` (a broken one that names it counts too)."""
+    """Whether a pyproject.toml has a ``[tool.ksm]`` table (a broken one that names it counts too)."""
     try:
         text = pyproject.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except ValueError:          # TOMLDecodeError, or an integer past Python's digit limit
         return re.search(r"tool\s*\.\s*ksm", text) is not None   # reported as CFG001 when read
-    return isinstance(_section(data, ("tool", "ksm", "lint")), dict)
+    return isinstance(_section(data, ("tool", "ksm")), dict)
 
 
 def load_config(start: Path, explicit: Path | None = None) -> tuple[LintConfig, list[Diagnostic]]:
@@ -135,18 +136,30 @@ def load_config(start: Path, explicit: Path | None = None) -> tuple[LintConfig, 
     return _read(*found)
 
 
-def _read(path: Path, table: tuple[str, ...]) -> tuple[LintConfig, list[Diagnostic]]:
-    diags = Diagnostics()
-    shown = display_path(path)
+def read_toml(path: Path, shown: str, diags: Diagnostics) -> tuple[str, dict] | None:
+    """(text, data) of a settings file, or None after reporting why it cannot be used
+    (unreadable: CFG004; not TOML: CFG001 at the position tomllib names)."""
     text = _read_text(path, shown, diags)
     if text is None:
-        return LintConfig(), list(diags)
+        return None
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line, col = _toml_error_position(exc, text)
         diags.add(CFG_SYNTAX, _toml_error_message(exc), Span(shown, line, col))
-        return LintConfig(source=shown), list(diags)
+    except ValueError as exc:   # tomllib refuses integers of more than 4,300 digits this way
+        diags.add(CFG_SYNTAX, f"a value cannot be read: {exc}", Span(shown, 1, 1))
+    return None
+
+
+def _read(path: Path, table: tuple[str, ...]) -> tuple[LintConfig, list[Diagnostic]]:
+    diags = Diagnostics()
+    shown = display_path(path)
+    got = read_toml(path, shown, diags)
+    if got is None:     # the defaults; the diagnostics make ksm lint and verify refuse to run
+        unread = any(d.code == CFG_UNREADABLE for d in diags)
+        return LintConfig(source=None if unread else shown), list(diags)
+    text, data = got
     section = _section(data, table)
     reader = _Reader(_Locator(text, shown, table), diags, path.absolute().parent)
     if section is None:                     # a ksm.toml with other tables only: the defaults
@@ -157,8 +170,17 @@ def _read(path: Path, table: tuple[str, ...]) -> tuple[LintConfig, list[Diagnost
     return reader.config(section, shown), list(diags)
 
 
+#: A configuration file larger than this is not one (and /dev/urandom never ends).
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
 def _read_text(path: Path, shown: str, diags: Diagnostics) -> str | None:
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CONFIG_BYTES:
+            problem = "is not a regular file" if not stat.S_ISREG(info.st_mode) else "is too large"
+            diags.add(CFG_UNREADABLE, f"cannot read {shown}: it {problem}", Span(shown, 1, 1))
+            return None
         data = path.read_bytes()
     except FileNotFoundError:
         diags.add(CFG_UNREADABLE, f"configuration file not found: {shown}", Span(shown, 1, 1))
@@ -216,7 +238,8 @@ KEYS = {
     "severity": ("severity",),
     "fail-on": ("fail-on", "fail_on"),
     "baseline": ("baseline",),
-    "timeout-ms": ("timeout-ms", "timeout_ms"),
+    "timeout": ("timeout",),
+    "timeout-ms": ("timeout-ms", "timeout_ms"),     # the older spelling, in milliseconds
 }
 _SPELLING = {s: key for key, spellings in KEYS.items() for s in spellings}
 
@@ -262,7 +285,7 @@ class _Reader:
             fail_on_given="fail-on" in values,
             baseline=values.get("baseline"),
             source=shown,
-            timeout_ms=values.get("timeout-ms", LintConfig.timeout_ms),
+            timeout_ms=values.get("timeout", values.get("timeout-ms", LintConfig.timeout_ms)),
         )
 
     # --- reporting
@@ -329,6 +352,13 @@ class _Reader:
             self.wrong((key,), "must be a path (relative to the configuration file's folder)")
             return None
         return os.path.normpath(self.folder / value)
+
+    def _timeout(self, key: str, value: Any) -> int | None:
+        """Seconds in the file (as on the command line), milliseconds inside."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86_400:
+            self.wrong((key,), "must be a positive number of seconds, e.g. 2 or 0.5")
+            return None
+        return max(1, round(value * 1000))
 
     def _timeout_ms(self, key: str, value: Any) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -208,6 +208,7 @@ def render_json(result: LintResult) -> str:
     """Everything a script needs, including what was suppressed or baselined (and why)."""
     root, rules = _root(result), all_rules()
     doc = {
+        "schema": "ksm-lint/1",          # docs/schemas/lint.schema.json
         "tool": "ksm",
         "version": __version__,
         "solution": root,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from policy_lang.diagnostics import Diagnostic, Severity, define_code
 from policy_lang.solution import Solution, Suppression
@@ -49,8 +50,11 @@ class LintResult:
         return out
 
 
-def lint(solution: Solution, config: LintConfig | None = None, baseline=None) -> LintResult:
-    """Lint ``solution``; never raises for anything in the user's files."""
+def lint(solution: Solution, config: LintConfig | None = None, baseline=None,
+         progress: Callable[[str], None] | None = None) -> LintResult:
+    """Lint ``solution``; never raises for anything in the user's files.
+
+    ``progress`` is told each rule's code after it ran (the CLI draws a bar with it)."""
     config = config or LintConfig()
     result = LintResult(solution, [], config=config)
     found: list[Diagnostic] = list(solution.diagnostics)
@@ -63,6 +67,8 @@ def lint(solution: Solution, config: LintConfig | None = None, baseline=None) ->
             if r.check is None or not config.enabled(code):
                 continue
             found.extend(_run(r, ctx, result))
+            if progress is not None:
+                progress(code)
     found = [_configured(d, config) for d in found if _kept(d, config)]
     found = _dedupe(found)
     found = _unsuppressed(found, solution.suppressions, result)

@@ -22,7 +22,7 @@ from policy_lang.solution import Solution
 from policy_lang.types import type_str
 
 from ..engine import SecurityModule
-from ..events import Event
+from ..events import Event, jsonable
 from ..security_models.symbolic import Fresh, anyof
 from .message import SymbolicMessage, plainest_model
 from .program import Encoder
@@ -42,7 +42,7 @@ class Difference:
         if self.witness is not None:
             e = self.witness
             out["witness"] = {"kind": e.kind, "src": e.src, "dst": e.dst, "endpoint": e.endpoint,
-                              "method": e.method, "message": e.message}
+                              "method": e.method, "message": jsonable(e.message)}
         return out
 
 
