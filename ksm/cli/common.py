@@ -57,11 +57,26 @@ def _number(text: str, kind: Callable[[str], Any], what: str) -> Any:
 
 
 def seconds(text: str) -> float:
-    """``--timeout SECONDS``: a positive, finite number of seconds (fractions allowed)."""
+    """``--timeout SECONDS``: a positive, finite number of seconds (fractions allowed).
+
+    Until issue 16 some commands took milliseconds here, so a value that only makes
+    sense in milliseconds gets a warning rather than a silent three-hour limit."""
     value = _number(text, float, "a number of seconds")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    if value >= 1000:
+        print(f"ksm: warning: --timeout is in seconds: {text} s is {value / 3600:.1f} hours "
+              f"(for {value:g} ms write --timeout {value / 1000:g})", file=sys.stderr)
     return value
+
+
+def _retired_timeout_ms(text: str) -> float:
+    raise argparse.ArgumentTypeError("was replaced by --timeout SECONDS (for 2000 ms write --timeout 2)")
+
+
+def add_retired_timeout_ms(p: argparse.ArgumentParser) -> None:
+    """``--timeout-ms`` as lint took it before: a usage error that names the new option."""
+    p.add_argument("--timeout-ms", type=_retired_timeout_ms, help=argparse.SUPPRESS)
 
 
 def positive_int(text: str) -> int:

@@ -54,7 +54,8 @@ def options_table(parser: argparse.ArgumentParser) -> str:
     seen: dict[str, tuple[str, set[str]]] = {}
     for name, sub in subs.items():
         for action in sub._actions:
-            if not action.option_strings or isinstance(action, argparse._HelpAction):
+            if not action.option_strings or isinstance(action, argparse._HelpAction) \
+                    or action.help == argparse.SUPPRESS:
                 continue
             key = max(action.option_strings, key=len)
             spelled, used = seen.setdefault(key, (_spelling(action), set()))
@@ -73,7 +74,7 @@ def option_reference(parser: argparse.ArgumentParser) -> str:
     for name, sub in _subparsers(parser).items():
         out.append(f"### `ksm {name}`\n")
         for action in sub._actions:
-            if isinstance(action, argparse._HelpAction):
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
                 continue
             if action.option_strings:
                 spelled = _spelling(action)

@@ -37,7 +37,7 @@ def _codes(text: str) -> list[str]:
 
 
 def add_lint_args(p: argparse.ArgumentParser) -> None:
-    from ..cli.common import seconds
+    from ..cli.common import add_retired_timeout_ms, seconds
 
     p.add_argument("--format", choices=("text", "json", "sarif", "github", "junit"), default="text",
                    help="report format (default: text)")
@@ -50,6 +50,7 @@ def add_lint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write-baseline", metavar="FILE", help="record the current findings in FILE and exit 0")
     p.add_argument("--timeout", type=seconds, metavar="SECONDS",
                    help="time limit of each Z3 question of the semantic rules (default 2)")
+    add_retired_timeout_ms(p)
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
     p.add_argument("--no-excerpt", action="store_true", help="do not quote source lines under findings")
     p.add_argument("--list-rules", action="store_true", help="list every rule and exit")
