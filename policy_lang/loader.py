@@ -288,7 +288,7 @@ class Workspace:
         for root in self.include_roots():
             for suffix in (".psl", ".psl.in"):
                 cand = root / (str(rel) + suffix)
-                if _names_a_file(cand):
+                if names_a_file(cand):
                     real = cand.resolve()
                     if not any(_inside(real, r) for r in self.include_roots()):
                         self.diags.add(INC_ESCAPE, f"`use {dotted}._` resolves to {real}, outside every search root", at)
@@ -313,7 +313,7 @@ class Workspace:
         scan_roots = [self.root] + [p for p in self.options.include_dirs]
         seen_files: set[Path] = set()
         for base in scan_roots:
-            if not base.is_dir():
+            if not is_folder(base):
                 continue
             # Symbolic links are followed (solutions share resources folders that
             # way); each real folder is walked once, so a link cycle ends.
@@ -367,7 +367,7 @@ class Workspace:
         rel = Path(*name.split(".")).with_suffix(ext) if "." in name else Path(name + ext)
         for root in self.include_roots():
             cand = root / rel
-            if _names_a_file(cand):
+            if names_a_file(cand):
                 return cand.resolve()
         return None
 
@@ -393,16 +393,16 @@ def _inside(path: Path, root: Path) -> bool:
 
 def locate_policy(target: Path, diags: Diagnostics) -> tuple[Path, Path | None]:
     """(solution root, top-level policy) for a folder or a .psl path."""
-    if _names_a_file(target):
+    if names_a_file(target):
         return _root_of_policy(target), target
-    if not target.is_dir():
+    if not is_folder(target):
         diags.add("SRC001", f"no such file or folder: {target}", None)
         return target, None
     candidates: list[Path] = []
     for sub in (Path("."), Path("einit/src"), Path("einit"), Path("src")):
         for name in ("security.psl", "security.psl.in"):
             p = target / sub / name
-            if _names_a_file(p):
+            if names_a_file(p):
                 candidates.append(p)
         if candidates:
             break
@@ -456,7 +456,7 @@ def policies_of_build(root: Path) -> list[Path]:
     out: list[Path] = []
     for m in _BUILD_POLICY_RE.finditer(text):
         p = cmake.parent / (m.group(1) or m.group(2))
-        if p.is_file() and p not in out:
+        if names_a_file(p) and p not in out:
             out.append(p)
     return out
 
@@ -485,12 +485,31 @@ def locate_init(root: Path, policy: Path | None, explicit: Path | None) -> Path 
     for d in dirs:
         for name in ("init.yaml.in", "init.yaml", "init.yml"):
             p = d / name
-            if _names_a_file(p):
+            if names_a_file(p):
                 return p
     return None
 
 
-def _names_a_file(p: Path) -> bool:
+def present(p: Path) -> bool:
+    """Whether anything exists at ``p``; False, not OSError, for a name the file system
+    refuses (a 260-character part of a dotted name is ENAMETOOLONG, which Path.exists()
+    raises before Python 3.12)."""
+    try:
+        os.stat(p)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def is_folder(p: Path) -> bool:
+    """``Path.is_dir()`` that says False, not OSError, for a name the file system refuses."""
+    try:
+        return stat.S_ISDIR(os.stat(p).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def names_a_file(p: Path) -> bool:
     """True when ``p`` exists and is not a folder.
 
     Not ``is_file()``: a FIFO or a device named ``security.psl`` or ``init.yaml`` is

@@ -21,7 +21,7 @@ from .perf import gc_paused
 from .regex_dialect import pattern_problem
 from .loader import (
     INC_CYCLE, INC_NO_INIT, INC_OPAQUE_FRAGMENT, INC_UNKNOWN_NK, LoadOptions, Workspace,
-    locate_init, locate_policy,
+    names_a_file, locate_init, locate_policy, present,
 )
 from .outside import Outside
 from .sdk import BUILTIN_CLASSES, builtin_interfaces
@@ -324,7 +324,7 @@ class Resolver:
         folder or file under an include root, or (a one-part name) it is close to a .psl file
         next to the policy (a typo, not a missing piece)."""
         first = dotted.split(".")[0]
-        if any((root / first).exists() or (root / (first + ".psl")).exists() or (root / (first + ".psl.in")).exists()
+        if any(present(root / first) or present(root / (first + ".psl")) or present(root / (first + ".psl.in"))
                for root in self.ws.include_roots()):
             return True
         if "." in dotted:
@@ -336,7 +336,7 @@ class Resolver:
         rel = Path(*dotted.split("."))
         for root in self.ws.options.sdk_dirs:
             cand = root / (str(rel) + ".psl")
-            if cand.is_file():
+            if names_a_file(cand):
                 return cand.resolve()
         return None
 
@@ -1181,7 +1181,7 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
     diags = Diagnostics()
     target = Path(target)
     root, top = locate_policy(target, diags)
-    ws = Workspace(root.resolve() if root.exists() else root, options, diags)
+    ws = Workspace(root.resolve() if present(root) else root, options, diags)
     if top is None:
         return _empty_solution(str(target), diags)
     ws.policy_dir = top.parent.resolve()
