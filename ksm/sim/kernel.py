@@ -29,7 +29,14 @@ start-up (``execute``), the request on ``Call``, and the response or error on
 * a response or error the policy denies (or malformed): the server's ``Reply``
   returns that code, and so does the client's ``Call``;
 * a channel that does not exist, or whose server is not running:
-  ``rcNotConnected``.
+  ``rcNotConnected``;
+* a reply to a request that is not outstanding (already answered, or not
+  received by the replying process): the replier's ``Reply`` returns
+  ``rcInvalidArgument``, nothing is sent and the client keeps its first answer.
+
+Every granted request is answered once (a response or an error, granted or
+denied), or its caller is still blocked in ``call`` when the run ends, which is a
+deadlock (:meth:`Kernel.wait_for_cycle`).  Threads idle in ``recv`` are not.
 
 Run-time channels go through the kernel's connection manager, modelled as
 requests to ``kl.core.Core`` on endpoint ``cm.CM`` that the policy decides like
@@ -162,6 +169,9 @@ class Request:
     address: Address | None = None       # None: an opaque server (no EDL), dictionaries only
     data: bytes | None = None            # the request as it travelled
     id: int = 0                          # the exchange's number in the trace
+    server: str = ""                     # the server task it was sent to
+    holder: Thread | None = None         # the thread whose ``recv`` took it (None: still queued)
+    answered: bool = False               # a reply was delivered; the kernel has no such request outstanding
 
 
 @dataclass
@@ -181,10 +191,11 @@ class Thread:
     name: str
     task: str
     glet: Any = None
-    waits: tuple | None = None        # ("call", server task) | ("recv", channel ids, queues, topology)
+    waits: tuple | None = None        # ("call", server task, request) | ("recv", channel ids, queues, topology)
     done: bool = False
     error: BaseException | None = None
     reply: Reply | None = None
+    serves: tuple | None = None       # (channel id, queue) of its last ``recv`` (None: it never served)
 
 
 @dataclass
@@ -356,13 +367,15 @@ class Kernel:
             raise IpcError(rc, event.describe(), d)
         self.exchanges += 1
         self._record("call", th, event, d, channel=ch.id, exchange=self.exchanges)
-        self._queue(ch.server, ch.id).append(
-            Request(ch.id, th.task, endpoint, method, message, th, addr, data, self.exchanges))
+        req = Request(ch.id, th.task, endpoint, method, message, th, addr, data, self.exchanges, ch.server)
+        self._queue(ch.server, ch.id).append(req)
         for monitor in self.monitors:
             monitor("request", th.task, ch.server, message)
-        th.waits = ("call", ch.server)
+        th.waits = ("call", ch.server, req)
         self._yield()
         reply, th.reply = th.reply, None
+        if reply is None:                       # only a reply makes a caller ready again
+            raise RuntimeError(f"{th.name} resumed in call without a reply to exchange {req.id}")
         if reply.rc != Rc.OK:
             raise IpcError(reply.rc, f"reply to {event.describe()}", reply.decision)
         if reply.kind == "error":
@@ -382,9 +395,11 @@ class Kernel:
         th = self._me()
         while True:
             boxes = self._inbox(th.task, channels)
+            th.serves = boxes
             for _, q in boxes:
                 if q:
                     req = q.popleft()
+                    req.holder = th
                     th.waits = None
                     if self.trace:
                         self._record("recv", th, Event.request(req.client, th.task, req.endpoint, req.method,
@@ -447,6 +462,17 @@ class Kernel:
     def _answer(self, th: Thread, req: Request, kind: str, message: dict, problem: str | None) -> None:
         ctor = Event.error if kind == "error" else Event.response
         event = ctor(th.task, req.client, req.endpoint, req.method, message)
+        what = self._not_outstanding(th, req)
+        if what:
+            # E.g. a second reply: the caller has had its answer (and may be waiting
+            # in another call by now).  The real kernel has no such request
+            # outstanding, so the reply goes nowhere, the security module never sees
+            # it, and the replier's Reply fails.
+            self._record("reply", th, event, None, rc=Rc.INVALID_ARGUMENT, channel=req.channel,
+                         exchange=req.id, detail=what)
+            self._yield()
+            raise IpcError(Rc.INVALID_ARGUMENT, f"{event.describe()}: {what}")
+        req.answered = True
         d = Decision(False, problem, event) if problem else self.module.decide(event)
         rc = _rc(d)
         self._record("reply", th, event, d, rc=rc, channel=req.channel, exchange=req.id)
@@ -458,6 +484,17 @@ class Kernel:
         self._yield()
         if rc != Rc.OK:
             raise IpcError(rc, event.describe(), d)
+
+    @staticmethod
+    def _not_outstanding(th: Thread, req: Request) -> str:
+        """Why ``th`` cannot answer ``req`` (empty: it can)."""
+        if req.answered:
+            return f"exchange {req.id} was already answered: no such request is outstanding"
+        if req.holder is None:
+            return f"exchange {req.id} has not been received: no such request is outstanding"
+        if req.server and th.task != req.server:
+            return f"exchange {req.id} was sent to {req.server}, not to {th.task}"
+        return ""
 
     def pause(self) -> None:
         """Give way to the other ready threads (a thread yield: no message, no decision)."""
@@ -665,40 +702,69 @@ class Kernel:
     def _ending(self, limit: str | None = None, running: str | None = None, detail: str = "") -> Outcome:
         """No thread can run (finished or deadlock), or a limit was hit.
 
-        A deadlock is a thread that will never get its reply (blocked in ``call``),
-        or threads waiting on each other in a ring.
+        A deadlock is a thread blocked in ``call`` when nothing can run any more: its
+        reply cannot come.  Threads idle in ``recv`` are not: with no caller left
+        waiting, the run has simply finished (servers wait for requests for ever).
         """
         errors = [f"{t.name}: {type(t.error).__name__}: {t.error}" for t in self.threads if t.error]
         blocked = [t.name for t in self.threads if not t.done and t.waits is not None]
         if limit is not None:
             return Outcome(limit, self.steps, blocked=blocked, errors=errors, running=running, detail=detail)
-        cycle = self.wait_for_cycle() if blocked else []
         calling = [t for t in self.threads if not t.done and t.waits is not None and t.waits[0] == "call"]
-        if cycle or calling:
-            return Outcome("deadlock", self.steps, cycle=cycle, blocked=blocked, errors=errors)
+        if calling:
+            return Outcome("deadlock", self.steps, cycle=self.wait_for_cycle(), blocked=blocked, errors=errors,
+                           detail="\n".join(self._stuck(t) for t in calling))
         return Outcome("crashed" if errors else "finished", self.steps, blocked=blocked, errors=errors)
 
-    def wait_for_cycle(self) -> list[str]:
-        """Threads waiting on each other in a ring (empty if the wait has no cycle).
+    def _servers_of(self, req: Request) -> list[Thread]:
+        """The threads that would serve ``req``: the one that received it; while it is
+        still queued, the server's threads blocked in ``call`` that served its
+        channel before (or, if none ever did, all of them: a thread that never
+        called ``recv`` yet might)."""
+        if req.holder is not None:
+            h = req.holder
+            return [h] if not h.done and h.waits is not None and h.waits[0] == "call" else []
+        busy = [u for u in self.threads if u.task == req.server and not u.done
+                and u.waits is not None and u.waits[0] == "call"]
+        known = [u for u in busy if u.serves is not None and any(cid == req.channel for cid, _ in u.serves)]
+        return known or [u for u in busy if u.serves is None]
 
-        A thread blocked in ``call`` waits for the threads of the server; one blocked
-        in ``recv`` waits for the threads that could send on its channels.
+    def wait_for_cycle(self) -> list[str]:
+        """Threads blocked in ``call`` in a ring, each waiting on the next (empty if
+        there is no such ring).
+
+        The thread a caller waits on is the one that would serve its request: the
+        server thread that received it, itself blocked in a ``call``; or, while it is
+        still queued, the server's threads blocked in ``call``.  A thread waiting in
+        ``recv`` waits on nobody: it is idle, and would serve a request if one came.
         """
         g = nx.DiGraph()
-        live = [t for t in self.threads if not t.done]
-        for t in live:
-            if t.waits is None:
-                continue
-            if t.waits[0] == "call":
-                g.add_edges_from((t.name, u.name) for u in live if u.task == t.waits[1])
-            else:
-                clients = {ch.client for (_, cid), ch in self.channels.items()
-                           if cid in t.waits[1] and ch.server == t.task}
-                g.add_edges_from((t.name, u.name) for u in live if u.task in clients)
+        for t in self.threads:
+            if not t.done and t.waits is not None and t.waits[0] == "call":
+                g.add_edges_from((t.name, u.name) for u in self._servers_of(t.waits[2]))
         try:
             return [u for u, _ in nx.find_cycle(g)]
         except nx.NetworkXNoCycle:
             return []
+
+    def _stuck(self, t: Thread) -> str:
+        """Why ``t``'s call will never be answered, for people."""
+        req: Request = t.waits[2]
+        head = f"{t.name} waits in call for exchange {req.id} ({req.channel} -> {req.server})"
+        h = req.holder
+        if h is None:
+            if not any(u.task == req.server and not u.done for u in self.threads):
+                return f"{head}: {req.server} has no running thread to serve it"
+            busy = [u.name for u in self._servers_of(req)]
+            if busy:
+                return f"{head}: still queued; {', '.join(busy)} of {req.server} wait in call themselves"
+            return f"{head}: still queued; no thread of {req.server} receives on {req.channel}"
+        if h.done:
+            how = f"crashed ({type(h.error).__name__}: {h.error})" if h.error else "ended"
+            return f"{head}: {h.name} received it and {how} without replying"
+        if h.waits is not None and h.waits[0] == "call":
+            return f"{head}: {h.name} received it and waits in call itself (exchange {h.waits[2].id})"
+        return f"{head}: {h.name} received it and went back to recv without replying"
 
     def _channel(self, th: Thread, channel: str) -> Channel:
         ch = self.channels.get((th.task, channel))

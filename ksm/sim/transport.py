@@ -12,7 +12,9 @@ returning the out-parameters as a dictionary.  A denied or failed exchange raise
 request's RIID (endpoint) and MID (method), call it with the in-parameters, reply
 with what it returns.  An implementation returns a dictionary of out-parameters, a
 bare value when the method has exactly one out-parameter, or None when it has none;
-raising :class:`ServerError` sends an error reply instead.
+raising :class:`ServerError` sends an error reply instead, and so, with zero
+error-parameters, does any other exception (see :func:`handle`): every request
+the dispatcher receives gets exactly one answer.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any, Callable, Mapping
 from policy_lang.solution import Endpoint
 from policy_lang.types import MethodDef
 
+from ..structure import default_value
 from .kernel import IpcError, Kernel, Request, ServerError
 
 
@@ -84,19 +87,53 @@ def out_message(method: MethodDef, result: Any) -> dict:
                     f"return a dictionary of them (got {type(result).__name__})")
 
 
+def failure_params(req: Request) -> dict:
+    """The error-parameters of a request whose handler failed: each at its zero
+    value (0, empty string, empty sequence; a union's first member).  A handler
+    that wants others raises :class:`ServerError` with them."""
+    method = req.address.method if req.address is not None else None
+    return {p.name: default_value(p.type) for p in method.error_params} if method is not None else {}
+
+
 def handle(kernel: Kernel, req: Request, implementations: Mapping[str, Any]) -> None:
-    """Answer one request with the implementation of its endpoint and method."""
-    impl = implementations.get(req.endpoint)
-    fn = getattr(impl, req.method, None) if impl is not None and req.method else None
-    if fn is None:
-        raise NotImplementedError(f"no implementation of {req.endpoint}.{req.method} "
-                                  f"(server {kernel.current.task if kernel.current else '?'})")
+    """Answer one request with the implementation of its endpoint and method.
+
+    As in an nk-gen-c dispatcher, the request is always answered:
+
+    * the implementation returns: a response with its out-parameters;
+    * it raises :class:`ServerError`: an error reply with those error-parameters;
+    * it raises anything else (an :class:`IpcError` from a call of its own that it
+      did not catch, or a bug): an error reply with the error-parameters at their
+      zero values (:func:`failure_params`), so the caller's ``call`` fails instead
+      of waiting for ever.  A bug (anything but :class:`IpcError`) is then raised
+      again: the thread is recorded as crashed.
+
+    The security module decides the error reply like any other; if it denies it,
+    the caller's ``call`` fails with that code.  Raises :class:`IpcError` when the
+    kernel refuses the reply (the caller has then had its answer).
+    """
     try:
+        impl = implementations.get(req.endpoint)
+        fn = getattr(impl, req.method, None) if impl is not None and req.method else None
+        if fn is None:
+            raise NotImplementedError(f"no implementation of {req.endpoint}.{req.method} "
+                                      f"(server {kernel.current.task if kernel.current else '?'})")
         result = fn(**req.message)
+        message = out_message(req.address.method, result) if req.address else dict(result or {})
     except ServerError as exc:
         kernel.reply(req, exc.params, error=True)
         return
-    kernel.reply(req, out_message(req.address.method, result) if req.address else dict(result or {}))
+    except Exception as exc:          # not GreenletExit or SimTimeout: those belong to the scheduler
+        why = f"IpcError {exc.rc.sdk_name}" if isinstance(exc, IpcError) else f"{type(exc).__name__}: {exc}"
+        kernel.note(f"{req.endpoint}.{req.method} failed ({why}); exchange {req.id} is answered with an error")
+        try:
+            kernel.reply(req, failure_params(req), error=True)
+        except IpcError:
+            pass                      # the error reply was refused; the caller has its code
+        if isinstance(exc, IpcError):
+            return                    # as C code returning the failed call's code: not a crash
+        raise
+    kernel.reply(req, message)
 
 
 def dispatch(kernel: Kernel, implementations: Mapping[str, Any], requests: int | None = None) -> None:
@@ -104,6 +141,9 @@ def dispatch(kernel: Kernel, implementations: Mapping[str, Any], requests: int |
 
     A request whose reply the security module denies does not stop the loop: the
     server's ``reply`` fails with the code, as in C, and the next request is served.
+    Neither does a handler whose own call failed (:func:`handle` answers with an
+    error reply); a handler with a bug answers with an error reply too, and then
+    crashes its thread.
     """
     served = 0
     while requests is None or served < requests:
