@@ -20,6 +20,12 @@ Every counterexample is replayed through :class:`ksm.engine.SecurityModule` befo
 it is reported; a disagreement with no over-approximated grant involved raises
 :class:`ReplayMismatch` (a bug in one of the two).
 
+When Z3 cannot decide (its answer is unknown, a construct is not encoded, or Z3
+fails), the property is not lost and neither are the others: before answering
+UNKNOWN with the reason, a cheap **concrete search** (:class:`_Search`) runs boundary
+and seeded random messages through the decision function, and a counterexample it
+finds is replayed and reported like any other.
+
 Only relevant state is encoded: the objects the property reads, closed under the
 objects read or written by any event that writes one of them (cone of influence).
 Processes started after boot are not part of the transition relation: their
@@ -28,6 +34,7 @@ docs/proving.md).
 """
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -36,11 +43,11 @@ import z3
 
 from policy_lang.solution import Solution
 
-from ..engine import Options, SecurityModule
+from ..engine import MALFORMED_MESSAGE, Options, SecurityModule
 from ..events import Event, jsonable
 from ..expressions import EvalContext, ExprCompiler
 from ..security_models.symbolic import TRUE, Fresh, NotEncoded, allof, anyof
-from .message import SymbolicMessage, plainest_model
+from .message import Candidates, NoModel, Pinner, SymbolicMessage, literals_of, plainest_model
 from .program import Encoder, expression_objects, _objects_in, _rule_objects
 from .universe import EventKey, Universe
 
@@ -100,6 +107,12 @@ class ProveOptions:
     depth: int = 8                # k for k-induction and the BMC bound
     use_chc: bool = True
     reachability: bool = True     # False: event properties stop after the single-step checks (lint)
+    # The concrete search before an UNKNOWN answer (docs/proving.md):
+    search: bool = True
+    search_messages: int = 512    # candidate messages per event key and sender/receiver pair, at start-up
+    search_walks: int = 8         # random walks of up to `depth` granted events (when reachable states matter)
+    search_seconds: float = 2.0   # wall-clock bound of one property's search
+    seed: int = 0                 # of the random messages and walks
 
 
 def _event_json(e: Event) -> dict:
@@ -150,16 +163,57 @@ class Prover:
         return z3.substitute(found, (_PAIR_SRC, src), *(((_PAIR_DST, dst),) if receivers else ()))
 
     def prove(self, prop) -> Result:
+        """One property's answer; whatever goes wrong stays with this property.
+
+        Z3 giving up, a construct the encoding lacks, or an exception inside the
+        prover makes this property UNKNOWN with the reason (after the concrete
+        search); only a counterexample the decision function rejects
+        (:class:`ReplayMismatch`, a bug the command must report) propagates.
+        """
         t0 = time.perf_counter()
+        proof = None
         try:
-            result = _Proof(self, prop).run()
+            proof = _Proof(self, prop)
+            result = proof.run()
+        except ReplayMismatch:
+            raise
         except NotEncoded as exc:
             result = Result(prop.name, prop.kind, UNKNOWN, f"not encoded: {exc}")
+        except NoModel as exc:
+            result = Result(prop.name, prop.kind, UNKNOWN, str(exc))
+        except z3.Z3Exception as exc:
+            result = Result(prop.name, prop.kind, UNKNOWN, f"Z3 failed: {_text(exc)}")
+        except RecursionError:
+            result = Result(prop.name, prop.kind, UNKNOWN, "too deeply nested for the encoding (recursion limit)")
+        except Exception as exc:  # a bug in the prover: this property only
+            result = Result(prop.name, prop.kind, UNKNOWN, f"internal error: {type(exc).__name__}: {_text(exc)}")
+        if result.status == UNKNOWN and self.options.search and prop.kind in _SEARCHABLE:
+            result = self._search(prop, proof, result)
         result.prop = prop
         result.seconds = time.perf_counter() - t0
         return result
 
+    def _search(self, prop, proof: _Proof | None, result: Result) -> Result:
+        """The concrete search before an UNKNOWN answer (see :class:`_Search`)."""
+        deep = proof is None or proof.deep
+        related = list(dict.fromkeys(proof.related)) if proof is not None else []
+        try:
+            proof = _Proof(self, prop)            # fresh: the failed attempt may be half-way
+            found, tried = _Search(proof, deep).run()
+        except ReplayMismatch:
+            raise
+        except Exception as exc:  # the search is a bonus: never worse than the UNKNOWN it started from
+            result.how += f"; concrete search failed: {type(exc).__name__}: {_text(exc)}"
+            return result
+        if found is None:
+            result.how += f"; concrete search: {tried}"
+            return result
+        found.how = f"{found.how}; proof attempt: {result.how}"
+        found.related = found.related or related
+        return found
+
     def prove_all(self, props, progress: Callable[[Result], None] | None = None) -> list[Result]:
+        """Every property's answer (see :meth:`prove`: one property's trouble is its own)."""
         out = []
         for p in props:
             r = self.prove(p)
@@ -187,18 +241,22 @@ class _Instance:
         return self.key.event(src, dst, self.message.concrete(model))
 
 
-def plainest(solver: z3.Solver, insts: list) -> z3.ModelRef:
-    """The plainest model: the first listed sender/receiver pair, then plain fields."""
+def plainest(solver: z3.Solver, insts: list, pinner: Pinner | None = None) -> z3.ModelRef:
+    """The plainest model: the first listed sender/receiver pair, then plain fields.
+
+    Call it right after a ``check()`` that said sat, or pass the :class:`Pinner` used
+    since: Z3 may answer unknown to any later question (see :class:`Pinner`).
+    """
+    pinner = pinner or Pinner(solver)
     for inst in insts:
         sides = [(inst.src, [a.sid for a in inst.key.senders])]
         if inst.dst is not None:
             sides.append((inst.dst, [b.sid for b in inst.key.receivers if b is not None]))
         for var, sids in sides:           # the first sender that can send, then its first receiver
             for sid in sids:
-                if solver.check(var == sid) == z3.sat:
-                    solver.add(var == sid)
+                if pinner.pin(var == sid):
                     break
-    return plainest_model(solver, [i.message for i in insts])
+    return plainest_model(solver, [i.message for i in insts], pinner)
 
 
 class _Proof:
@@ -213,6 +271,8 @@ class _Proof:
         self.related: list = []
         self.escapes: list = []       # events that would reach a model context of an untracked SID
         self._unknown = ""            # why Z3 gave up on a start-up check, if it did
+        self.deep = True              # UNKNOWN left by Z3 on reachable states: the search walks too
+        self._condition_fn = None     # the property's condition compiled for the decision function
 
     # ------------------------------------------------------------ helpers
     def escaping(self) -> bool:
@@ -222,7 +282,10 @@ class _Proof:
             return False
         s = self.solver()
         s.add(z3.Or(live))
-        return s.check() != z3.unsat
+        r = s.check()
+        if r == z3.unknown:
+            self._escape_unknown = s.reason_unknown()
+        return r != z3.unsat
 
     def solver(self) -> z3.Solver:
         s = z3.Solver()
@@ -256,8 +319,13 @@ class _Proof:
 
     def result(self, status: str, how: str, cex: Counterexample | None = None) -> Result:
         if status == PROVED and cex is None and self.escaping():
+            self.deep = False     # a limit of the model, not of Z3: the search stays at start-up
             status, how = UNKNOWN, ("a rule or expression involved can address a SID of a process not "
                                     "started at boot, whose model contexts are not modelled")
+            why = getattr(self, "_escape_unknown", "")
+            if why:
+                how = (f"Z3 returned unknown: {why}, deciding whether a rule or expression involved can address "
+                       "a SID of a process not started at boot")
         return Result(self.prop.name, self.prop.kind, status, how, counterexample=cex,
                       related=list(dict.fromkeys(self.related)))
 
@@ -308,6 +376,7 @@ class _Proof:
         if r == z3.unsat:
             return self.result(PROVED, f"single-step in every state ({_keys(keys)})")
         if not self.opts.reachability:
+            self.deep = False
             return self.result(UNKNOWN, "not decided in one step, and the reachability search is off")
         return self.reachability(lambda st: self.bad_event(st, keys))
 
@@ -323,7 +392,7 @@ class _Proof:
                 cex = Counterexample(self.universe.boot_events(), [TraceStep(event, expect)])
                 return self.confirmed(cex, "counterexample right after start-up")
             if r == z3.unknown:
-                self._unknown = f"Z3 could not decide ({s.reason_unknown()})"
+                self._unknown = f"Z3 returned unknown: {s.reason_unknown()}"
         return None
 
     # ------------------------------------------------------------ state properties
@@ -433,6 +502,8 @@ class _Proof:
                                        f"{', '.join(havoc)} taken as arbitrary")
         system = _System(self, relevant, writers)
         quick = min(2, self.opts.depth)
+        # k-induction at depth k proves the property only together with its base case:
+        # no violation within k-1 events, which BMC must have *decided* (unsat).
         for depth in range(0, quick + 1):          # short traces first: cheap and common
             trace = system.bmc(bad, depth)
             if trace is not None:
@@ -446,8 +517,14 @@ class _Proof:
                 trace = system.bmc(bad, depth)
                 if trace is not None:
                     return self.confirmed(trace, f"counterexample in {len(trace.steps)} step(s) after start-up")
-            if system.induction(bad, depth):
+            if system.safe_depth >= depth - 1 and system.induction(bad, depth):
                 return self.result(PROVED, f"k-induction, depth {depth}")
+        if system.unknown:
+            d, why = min(system.unknown.items())
+            if system.safe_depth < 0:
+                return self.result(UNKNOWN, f"Z3 returned unknown: {why} (on traces of {d} event(s) from start-up)")
+            return self.result(UNKNOWN, f"bounded: no counterexample up to depth {system.safe_depth}; "
+                               f"Z3 returned unknown on traces of {d} event(s): {why}")
         return self.result(UNKNOWN, f"bounded: no counterexample up to depth {self.opts.depth}; "
                            "not proved for every depth")
 
@@ -457,6 +534,7 @@ class _Proof:
             self.replay(cex)
         except ReplayMismatch as exc:
             if self.abstract:
+                self.deep = False
                 return self.result(UNKNOWN, f"candidate counterexample relies on an over-approximated grant and "
                                    f"the decision function rejects it ({exc})")
             raise
@@ -485,8 +563,9 @@ class _Proof:
                 raise ReplayMismatch("the `where` condition does not hold for the final event")
 
     def concrete_condition(self, module: SecurityModule, event: Event | None, states) -> Any:
-        compiler = _ConditionCompiler(module)
-        fn = compiler.compile(self.prop.condition)
+        if self._condition_fn is None or self._condition_fn[0] is not module:
+            self._condition_fn = (module, _ConditionCompiler(module).compile(self.prop.condition))
+        fn = self._condition_fn[1]
         src = dst = None
         message = {}
         if event is not None:
@@ -517,6 +596,218 @@ class _ConditionCompiler(ExprCompiler):
         return lambda ctx: sid
 
 
+# ====================================================================== concrete search
+_SEARCHABLE = ("never_event", "always_event", "never_state", "invariant", "reachable_state")
+
+
+class _Search:
+    """A cheap concrete search for a counterexample, run before a property is left UNKNOWN.
+
+    Why: Z3 can time out on bitwise and nonlinear conditions (``&`` goes through
+    65-bit vectors, ``*`` of two fields is nonlinear) where a plain value refutes the
+    property at once.  The decision function decides an event in microseconds, so a
+    few thousand candidates cost milliseconds.
+
+    Candidates (:class:`~ksm.verify.message.Candidates`): boundary values of each IDL
+    field type (0, 1, -1, the ends and their neighbours, powers of two +-1) and the
+    literals of the rules of the selected keys and of the property's condition, +-1;
+    then seeded random messages.  Event properties are tried in the state right after
+    start-up, for every key the pattern selects and up to ``_PAIRS`` sender/receiver
+    pairs of each; state properties have their condition evaluated after start-up.
+    When the reachable states are what Z3 could not settle (``deep``), the search also
+    follows ``search_walks`` seeded random walks of up to ``depth`` granted events
+    (of the events that change the state the property depends on) and tries again in
+    every state they reach.  Bounds: ``search_messages`` candidates per key and pair
+    after start-up (an eighth of that in each walked state) and ``search_seconds`` in
+    all.  A counterexample found is an ordinary trace, replayed like every other.
+    """
+
+    def __init__(self, proof: _Proof, deep: bool):
+        self.proof, self.deep = proof, deep
+        self.prover, self.prop, self.opts = proof.prover, proof.prop, proof.opts
+        self.rng = random.Random(f"{self.opts.seed}:{self.prop.name}")
+        self.deadline = time.perf_counter() + self.opts.search_seconds
+        self.tried = 0
+        self.states = 0
+        self.walked = 0
+        self._pools: dict = {}
+        self.transactional = self.prover.universe.options.transactional
+
+    def out_of_time(self) -> bool:
+        return time.perf_counter() > self.deadline
+
+    def summary(self, why: str = "") -> str:
+        what = f"no counterexample among {self.tried} message(s) in {self.states} state(s)"
+        if self.walked:
+            what += f", {self.walked} of them reached by random walks"
+        return what + (f" ({why})" if why else "")
+
+    # ------------------------------------------------------------ candidates
+    def pool(self, key: EventKey) -> tuple[list[dict], Candidates]:
+        """The key's boundary messages (capped) and its random generator."""
+        found = self._pools.get(key.engine_key)
+        if found is None:
+            nodes: list = []
+            for b in self.proof.enc.bindings_for(key):
+                nodes += list(b.body)
+            if self.prop.condition is not None:
+                nodes.append(self.prop.condition)
+            ints, texts = literals_of(nodes)
+            gen = Candidates(key.params, ints, texts, self.rng)
+            boundary = []
+            for m in gen.boundary():
+                boundary.append(m)
+                if len(boundary) >= self.opts.search_messages // 2:
+                    break
+            found = self._pools[key.engine_key] = (boundary, gen)
+        return found
+
+    def messages(self, key: EventKey, n: int):
+        """Up to ``n`` candidates: boundary ones first, then random ones."""
+        boundary, gen = self.pool(key)
+        yield from boundary[:n]
+        if not key.params:
+            return                              # one message only: {}
+        for _ in range(n - min(n, len(boundary))):
+            yield gen.random()
+
+    def pairs(self, key: EventKey) -> list:
+        """At most ``_PAIRS`` (sender, receiver) pairs: the first ones, then random ones.
+
+        Why not ``key.pairs``: a key between two classes of a thousand instances each
+        stands for a million pairs."""
+        senders, receivers = key.senders, key.receivers
+        out = [(a, b) for a in senders[:_PAIRS // 2] for b in receivers[:1]][:_PAIRS // 2]
+        if len(senders) * len(receivers) <= _PAIRS:
+            return [(a, b) for a in senders for b in receivers]
+        while len(out) < _PAIRS:
+            out.append(self.random_pair(key))
+        return list(dict.fromkeys(out))
+
+    def random_pair(self, key: EventKey) -> tuple:
+        return self.rng.choice(key.senders), self.rng.choice(key.receivers)
+
+    # ------------------------------------------------------------ entry
+    def run(self) -> tuple[Result | None, str]:
+        """(the REFUTED result, or PROVED with a witness for ``reachable state``; or None, what was tried)."""
+        module = self.prover.booted()
+        start = module.checkpoint()
+        if self.prop.kind in ("never_event", "always_event"):
+            keys = self.proof.selected_keys()
+            if not keys:
+                return None, "no event key to try"
+            found = self.in_state(module, start, [], keys, self.opts.search_messages)
+            if found is None and self.deep:
+                found = self.walks(module, start, keys)
+        else:
+            found = self.state_holds(module, [])
+            if found is None and self.deep:
+                found = self.walks(module, start, None)
+        if found is None:
+            return None, self.summary("time bound reached" if self.out_of_time() else "")
+        steps, how = found
+        cex = Counterexample(self.proof.universe.boot_events(), steps,
+                             "" if steps else "holds right after start-up")
+        event = self.prop.kind in ("never_event", "always_event")   # the last step is the violation
+        where = (f"in {len(steps)} step(s) after start-up" if len(steps) > (1 if event else 0)
+                 else "right after start-up")
+        if self.prop.kind == "reachable_state":
+            return self.proof.confirmed_reach(cex, f"witness {where}, found by a concrete search ({how})"), ""
+        return self.proof.confirmed(cex, f"counterexample {where}, found by a concrete search ({how})"), ""
+
+    # ------------------------------------------------------------ event properties
+    def in_state(self, module: SecurityModule, here: tuple, steps: list, keys, n: int):
+        """A violating event in the module's current state (checkpoint ``here``), or None."""
+        self.states += 1
+        never = self.prop.kind == "never_event"
+        for key in keys:
+            for src, dst in self.pairs(key):
+                for message in self.messages(key, n):
+                    if self.out_of_time():
+                        return None
+                    self.tried += 1
+                    event = key.event(src, dst, message)
+                    if self.prop.condition is not None and \
+                            self.proof.concrete_condition(module, event, module.states) is not True:
+                        continue
+                    d = module.decide(event)
+                    if d.granted or not self.transactional:
+                        module.restore(here)
+                    if d.reason.startswith(MALFORMED_MESSAGE):
+                        continue             # not well-formed: no property speaks of it
+                    if d.granted == never:
+                        last = TraceStep(event, "granted" if never else "denied")
+                        return list(steps) + [last], f"{self.tried} message(s) tried"
+        return None
+
+    # ------------------------------------------------------------ state properties
+    def state_holds(self, module: SecurityModule, steps: list):
+        """The state condition violated (or, for ``reachable``, met) in the current state."""
+        self.states += 1
+        want = self.prop.kind != "invariant"
+        if self.proof.concrete_condition(module, None, module.states) is want:
+            return list(steps), f"{self.states} state(s) tried"
+        return None
+
+    # ------------------------------------------------------------ walks
+    def walks(self, module: SecurityModule, start: tuple, keys):
+        """Random walks of granted events from start-up, trying every state they reach."""
+        read = set(expression_objects(self.prop.condition)) if self.prop.condition is not None else set()
+        for k in keys or ():
+            for b in self.proof.enc.bindings_for(k):
+                read |= _objects_in(b.body)
+        _, writers = self.proof.cone(read)
+        if not writers:
+            return None
+        per_state = max(1, self.opts.search_messages // 8)
+        for _ in range(self.opts.search_walks):
+            module.restore(start)
+            steps: list[TraceStep] = []
+            for _ in range(self.opts.depth):
+                if self.out_of_time():
+                    return None
+                step = self.step(module, writers)
+                if step is None:
+                    break
+                steps.append(step)
+                if step.expect != "granted":
+                    continue
+                self.walked += 1
+                if keys is None:
+                    found = self.state_holds(module, steps)
+                else:
+                    found = self.in_state(module, module.checkpoint(), steps, keys, per_state)
+                if found is not None:
+                    return found
+        return None
+
+    def step(self, module: SecurityModule, writers: list) -> TraceStep | None:
+        """One random event of a writer key that the decision function grants (a few tries)."""
+        for _ in range(_WALK_TRIES):
+            key = writers[self.rng.randrange(len(writers))]
+            src, dst = self.random_pair(key)
+            boundary, gen = self.pool(key)
+            message = self.rng.choice(boundary) if boundary and self.rng.random() < 0.5 else gen.random()
+            event = key.event(src, dst, message)
+            self.tried += 1
+            d = module.decide(event)
+            if d.granted:
+                return TraceStep(event, "granted")
+            if not self.transactional and not d.reason.startswith(MALFORMED_MESSAGE):
+                return TraceStep(event, "denied")   # a denial may change the state then: keep it in the trace
+        return None
+
+
+_PAIRS = 4              # sender/receiver pairs of one key tried by the concrete search
+_WALK_TRIES = 16        # events tried for one granted step of a random walk
+
+
+def _text(exc: BaseException) -> str:
+    """An exception's message on one line, bounded."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 # ====================================================================== transition system
 class _System:
     """The relevant state and the events that change it, for CHC, BMC and k-induction."""
@@ -525,6 +816,8 @@ class _System:
         self.proof, self.relevant, self.writers = proof, relevant, writers
         self.havoc = list(havoc)      # objects read by the writers but not tracked: any value each step
         self.enc = proof.enc
+        self.safe_depth = -1          # BMC decided: no violation within this many events
+        self.unknown: dict[int, str] = {}   # depth -> why Z3 could not decide BMC there
 
     def restrict(self, full: dict, part: dict) -> dict:
         out = dict(full)
@@ -573,14 +866,19 @@ class _System:
             steps.append((choices, sel))
         formula, parts, insts = self.bad_formula(bad, state)
         s.add(formula)
-        if s.check() != z3.sat:
+        r = s.check()
+        if r == z3.unsat:
+            self.safe_depth = max(self.safe_depth, depth)
             return None
+        if r != z3.sat:
+            self.unknown[depth] = s.reason_unknown()
+            return None
+        pinner = Pinner(s)
         for choices, sel in steps:            # drop every step the violation does not need,
             for j in range(-1, len(choices)):  # and make the others the first event that serves
-                if s.check(sel == j) == z3.sat:
-                    s.add(sel == j)
+                if pinner.pin(sel == j):
                     break
-        m = plainest(s, [inst for choices, _ in steps for inst, _ in choices] + insts)
+        m = plainest(s, [inst for choices, _ in steps for inst, _ in choices] + insts, pinner)
         trace: list[TraceStep] = []
         for choices, sel in steps:
             j = m.eval(sel, model_completion=True).as_long()
