@@ -3,6 +3,9 @@
 ``ksm.load(path, **options)`` returns the :class:`policy_lang.Solution` every back
 end reads; ``ksm.SecurityModule(solution).decide(ksm.Event.request(...))`` decides
 events as the Kaspersky Security Module would (docs/runtime.md).
+``ksm.event_from_json(solution, data)`` reads an event as ``ksm decide --event`` and
+counterexamples write it (message values decoded by IDL type; ``ksm.values``), and
+``ksm.event_to_json(event)`` writes one.
 """
 from __future__ import annotations
 
@@ -38,5 +41,7 @@ def load(
 
 from ksm.engine import Options, SecurityModule, SolutionNotLoadable  # noqa: E402
 from ksm.events import Decision, Event  # noqa: E402
+from ksm.values import event_from_json, event_to_json  # noqa: E402
 
-__all__ = ["Decision", "Event", "Options", "SecurityModule", "Solution", "SolutionNotLoadable", "load"]
+__all__ = ["Decision", "Event", "Options", "SecurityModule", "Solution", "SolutionNotLoadable", "event_from_json",
+           "event_to_json", "load"]

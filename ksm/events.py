@@ -273,13 +273,11 @@ def _count(n: int, what: str) -> str:
 
 
 def jsonable(v: Any) -> Any:
-    """A message value as JSON can hold it: bytes as hex text, tuples as lists."""
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v).hex()
-    if isinstance(v, Mapping):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if type(v) is int and v.bit_length() > _SHOWN_INT_BITS:
-        return int_text(v)      # json.dumps cannot write an int past Python's digit limit
-    return v
+    """A message value as JSON can hold it: bytes as hex text, tuples as lists.
+
+    The one encoding of :mod:`ksm.values` (``to_json`` without a type; the form does
+    not depend on it), whose ``from_json`` reads it back by IDL type.
+    """
+    from .values import to_json      # ksm.values imports this module
+
+    return to_json(v)

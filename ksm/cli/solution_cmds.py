@@ -112,19 +112,15 @@ def add_decide(sub) -> None:
     _output(p)
 
 
-def _json_int(digits: str) -> int:
-    """An integer of the event as the number it is, even past Python's 4,300-digit limit
-    for text conversion: a value that long is built by magnitude (10 ** digits), which is
-    all the decision function needs to deny it as out of range for its IDL type."""
-    if len(digits) <= 1000:
-        return int(digits)
-    magnitude = 10 ** (len(digits.lstrip("-")) - 1)
-    return -magnitude if digits.startswith("-") else magnitude
-
-
 def parse_event(text: str):
-    """The Event a ``--event`` JSON text describes; ValueError with the reason otherwise."""
+    """The Event a ``--event`` JSON text describes; ValueError with the reason otherwise.
+
+    Message values are as JSON gives them (``bytes<N>`` still hex text): they are
+    decoded by the method's IDL types once the solution is loaded
+    (:func:`ksm.values.decode_event`, in :func:`cmd_decide`).
+    """
     from ksm.events import Event
+    from ksm.values import json_int
 
     if text.startswith("@"):
         from .common import read_argument_file
@@ -133,14 +129,16 @@ def parse_event(text: str):
     if len(text) > 16 * 1024 * 1024:
         raise ValueError("the event is larger than 16 MB")
     try:
-        spec = json.loads(text, parse_int=_json_int)
+        spec = json.loads(text, parse_int=json_int)
     except RecursionError:
         raise ValueError("the event nests too deeply") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(spec, dict):
         raise ValueError("the event must be a JSON object")
-    unknown = sorted(set(spec) - {"kind", "src", "dst", "endpoint", "method", "message"})
+    # "expect": a counterexample step's expected decision; accepted (and ignored) so
+    # that a step of `ksm prove --format json` can be pasted as it is.
+    unknown = sorted(set(spec) - {"kind", "src", "dst", "endpoint", "method", "message", "expect"})
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))} (fields: kind, src, dst, endpoint, "
                          "method, message)")
@@ -156,7 +154,7 @@ def parse_event(text: str):
 
 def cmd_decide(args: argparse.Namespace) -> int:
     from ksm.engine import SecurityModule
-    from ksm.events import jsonable
+    from ksm.values import decode_event, event_to_json
 
     try:
         event = parse_event(args.event)
@@ -168,11 +166,13 @@ def cmd_decide(args: argparse.Namespace) -> int:
     module = SecurityModule(sol)
     if not args.no_boot:
         module.boot()
+    # Typed by the method the event names (hex text -> bytes for bytes<N>); an event
+    # naming no known method keeps its message, and decide() denies it with the reason.
+    event = decode_event(sol, event, module)
     decision = module.decide(event)
     if args.format == "json":
         text = json_text("decide", {
-            "event": {"kind": event.kind, "src": event.src, "dst": event.dst, "endpoint": event.endpoint,
-                      "method": event.method, "message": jsonable(event.message)},
+            "event": event_to_json(event),
             "granted": decision.granted, "reason": decision.reason, "sid": decision.sid,
             "steps": [{"what": s.what, "verdict": s.verdict, "detail": s.detail,
                        "location": None if s.span is None else
@@ -212,7 +212,8 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json_text("crosscheck", {
             "events": r.events, "keys": r.keys, "states": args.walk + 1, "agreed": r.agreed,
-            "not_comparable": r.skipped, "seed": args.seed,
+            "not_comparable": r.skipped, "undecided": r.undecided, "budget_events": r.budget_events,
+            "budget_keys": {str(k): n for k, n in r.budget_keys.items()}, "seed": args.seed,
             "disagreements": [{"event": {"kind": d.event.kind, "src": d.event.src, "dst": d.event.dst,
                                          "endpoint": d.event.endpoint, "method": d.event.method,
                                          "message": jsonable(d.event.message)},
@@ -220,9 +221,11 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
                               for d in r.disagreements]}, default=str)
     else:
         lines = ["DISAGREE " + d.describe() for d in r.disagreements]
+        undecided = f", {r.undecided} of them undecided by Z3 in time" if r.undecided else ""
         lines.append(f"{r.events} events over {r.keys} event keys and {args.walk + 1} state(s): {r.agreed} agreed, "
                      f"{len(r.disagreements)} disagreed, {r.skipped} not comparable (the encoding "
-                     "over-approximates them)")
+                     f"over-approximates them{undecided})")
+        lines += r.skipped_lines()
         text = "\n".join(lines)
     return write_report(text, args) or (EXIT_OK if not r.disagreements else EXIT_INTERNAL)
 

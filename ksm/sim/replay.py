@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from policy_lang.diagnostics import Span
-from policy_lang.solution import Solution, message_params
-from policy_lang.types import ArrayType, BytesType, SequenceType, StructType, UnionType
+from policy_lang.solution import Solution
 
 from ..events import Event
+from ..values import decode_event
 from .codes import SIM_REPLAY, SimInputError
-from .kernel import Kernel, find_address
+from .kernel import Kernel
 
 EVENT_KEYS = ("kind", "src", "dst", "endpoint", "method", "message")
 
@@ -53,35 +53,17 @@ class Replayed:
         return not self.mismatches
 
 
-def _restore(t: Any, v: Any) -> Any:
-    """JSON value -> message value for IDL type ``t`` (bytes travel as hex text)."""
-    if isinstance(t, BytesType) and isinstance(v, str):
-        try:
-            return bytes.fromhex(v)
-        except ValueError:
-            return v
-    if isinstance(t, (SequenceType, ArrayType)) and isinstance(v, list):
-        return [_restore(t.element, x) for x in v]
-    if isinstance(t, (StructType, UnionType)) and isinstance(v, dict):
-        types = {f.name: f.type for f in t.fields}
-        return {k: _restore(types[k], x) if k in types else x for k, x in v.items()}
-    return v
-
-
-def _event(solution: Solution, classes: dict[str, str], raw: Any, where: str) -> Event:
+def _event(solution: Solution, raw: Any, where: str) -> Event:
+    """The event of one trace entry, its message decoded by the method's IDL types
+    (:mod:`ksm.values`: ``bytes<N>`` travel as hex text)."""
     if not isinstance(raw, dict) or raw.get("kind") not in ("execute", "request", "response", "error", "security"):
         raise SimInputError(SIM_REPLAY, f"{where}: not an event (needs kind, src, dst, endpoint, method, message)",
                             None)
     message = raw.get("message") or {}
     if not isinstance(message, dict):
         raise SimInputError(SIM_REPLAY, f"{where}: message must be an object", None)
-    server = raw.get("dst") if raw["kind"] == "request" else raw.get("src")
-    cls = solution.classes.get(classes.get(server, server)) if server is not None else None
-    addr = find_address(cls, raw.get("endpoint"), raw.get("method"))
-    if addr is not None:
-        types = {p.name: p.type for p in message_params(addr.method, raw["kind"])}
-        message = {k: _restore(types[k], v) if k in types else v for k, v in message.items()}
-    return Event(raw["kind"], raw.get("src"), raw.get("dst"), raw.get("endpoint"), raw.get("method"), message)
+    return decode_event(solution, Event(raw["kind"], raw.get("src"), raw.get("dst"), raw.get("endpoint"),
+                                        raw.get("method"), message))
 
 
 def traces_in(doc: Any) -> Iterable[tuple[str, dict]]:
@@ -102,38 +84,30 @@ def traces_in(doc: Any) -> Iterable[tuple[str, dict]]:
                        f"{hop.get('client')} -> {hop.get('server')} {hop.get('endpoint')}.{hop.get('method')}"), hop["witness"]
 
 
-def _bounded_int(digits: str) -> int:
-    """A JSON integer; one past Python's text-conversion limit keeps its magnitude only
-    (every IDL type is narrower, so the replayed event is denied as out of range)."""
-    if len(digits) <= 1000:
-        return int(digits)
-    magnitude = 10 ** (len(digits.lstrip("-")) - 1)
-    return -magnitude if digits.startswith("-") else magnitude
-
-
 def load_traces(path: str | Path, solution: Solution, only: str | None = None) -> list[Trace]:
     """Every trace in the file (those of property ``only``, if given)."""
     from policy_lang.source import UserFileError, read_user_text
 
+    from ..values import json_int
+
     path = Path(path)
     try:
-        doc = json.loads(read_user_text(path), parse_int=_bounded_int)
+        doc = json.loads(read_user_text(path), parse_int=json_int)
     except UserFileError as exc:    # a FIFO or /dev/zero is refused before it is read
         raise SimInputError(SIM_REPLAY, exc.message(str(path)), Span(str(path), exc.line, exc.column)) from None
     except RecursionError:
         raise SimInputError(SIM_REPLAY, "the file nests too deeply", Span(str(path), 1, 1)) from None
     except json.JSONDecodeError as exc:
         raise SimInputError(SIM_REPLAY, f"not JSON: {exc.msg}", Span(str(path), exc.lineno, exc.colno)) from None
-    classes = {i.task: i.cls for i in solution.instances}      # to find each message's types
     traces = []
     for title, cex in traces_in(doc):
         if only is not None and not title.startswith(f"{only} "):
             continue
-        setup = [_event(solution, classes, e, f"{title}: setup[{i}]") for i, e in enumerate(cex.get("setup") or ())]
+        setup = [_event(solution, e, f"{title}: setup[{i}]") for i, e in enumerate(cex.get("setup") or ())]
         steps = []
         for i, raw in enumerate(cex.get("steps") or ()):
             expect = raw.get("expect", "granted") if isinstance(raw, dict) else "granted"
-            steps.append((_event(solution, classes, raw, f"{title}: steps[{i}]"), expect))
+            steps.append((_event(solution, raw, f"{title}: steps[{i}]"), expect))
         traces.append(Trace(title, setup, steps))
     if not traces:
         what = f"for property {only!r}" if only else "in the file"

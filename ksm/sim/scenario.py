@@ -41,11 +41,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from policy_lang.diagnostics import Span
 from policy_lang.literals import out_of_range_message, oversized_int_digits
-from policy_lang.solution import Solution
+from policy_lang.solution import Solution, message_params
 from policy_lang.source import UserFileError, read_user_text
 from policy_lang.types import MethodDef
 
+from ..events import Event
 from ..structure import default_value
+from ..values import message_from_json, method_params
 from .codes import SIM_SCENARIO, SimInputError
 from .kernel import IpcError, Kernel, Rc, ServerError
 from .transport import dispatch
@@ -213,11 +215,11 @@ class _Reader:
         if isinstance(node, ScalarNode) and node.value == "default":
             return "response", {p.name: default_value(p.type) for p in method.out_params}
         value = self.value(node)
-        if isinstance(value, dict) and set(value) == {"error"}:
-            return "error", value["error"] or {}
+        if isinstance(value, dict) and set(value) == {"error"}:   # values as JSON writes them: bytes in hex
+            return "error", message_from_json(value["error"] or {}, tuple(message_params(method, "error")))
         if not isinstance(value, dict):
             raise self.fail(node, "a reply is a mapping of out-parameters, {error: {...}} or default")
-        return "response", value
+        return "response", message_from_json(value, tuple(message_params(method, "response")))
 
     def server_method(self, task: str, knode: Node) -> MethodDef:
         cls = self.solution.classes.get(self.tasks[task].cls)
@@ -254,9 +256,20 @@ class _Reader:
             step.endpoint, _, method = step.target.rpartition(".")
             if not method:
                 raise self.fail(target_node, "call: write endpoint.method (e.g. pingComp.pingImpl.Ping)")
+            step.message = self.typed(task, step.channel, step.endpoint, method, step.message)
         elif kind == "publish":
             step.endpoint = self.text(items["endpoint"][1], "endpoint") if "endpoint" in items else None
         return step
+
+    def typed(self, task: str, channel: str, endpoint: str, method: str, message: Any) -> Any:
+        """``message`` decoded as JSON is (``bytes<N>`` in hex) against the method of the
+        server at the end of a static channel; over a channel made at run time the
+        server is not known yet, and values are taken as written (``!!binary`` for bytes)."""
+        server = next((c.server for c in self.solution.channels if c.id == channel and c.client == task), None)
+        if server is None:
+            return message
+        params = method_params(self.solution, Event.request(task, server, endpoint, method, {}))
+        return message_from_json(message, params)
 
     def expectation(self, node: Node) -> Any:
         value = self.value(node)

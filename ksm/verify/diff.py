@@ -24,6 +24,7 @@ from policy_lang.types import type_str
 from ..engine import SecurityModule
 from ..events import Event, jsonable
 from ..security_models.symbolic import Fresh, anyof
+from ..values import event_to_json
 from .message import SymbolicMessage, plainest_model
 from .program import Encoder
 from .prove import ReplayMismatch, _Instance
@@ -40,9 +41,7 @@ class Difference:
     def to_json(self) -> dict:
         out = {"change": self.change, "group": self.group, "note": self.note}
         if self.witness is not None:
-            e = self.witness
-            out["witness"] = {"kind": e.kind, "src": e.src, "dst": e.dst, "endpoint": e.endpoint,
-                              "method": e.method, "message": jsonable(e.message)}
+            out["witness"] = event_to_json(self.witness)      # the form event_from_json reads (ksm.values)
         return out
 
 
@@ -148,7 +147,7 @@ def render_text(report: DiffReport) -> str:
         line = f"{labels[d.change]:<10} {d.group}"
         if d.witness is not None:
             import json
-            line += f"\n           witness: {json.dumps(d.witness.message, sort_keys=True, default=str)}"
+            line += f"\n           witness: {json.dumps(jsonable(d.witness.message), sort_keys=True, default=str)}"
         if d.note:
             line += f" ({d.note})"
         lines.append(line)
