@@ -281,6 +281,7 @@ CASES: dict[str, Case] = {
     "bench-load": Case(("bench", "load", "--lines", "100", "--repeat", "1", *J), 0,
                        lambda d: d["figures"]["policy_lines"] > 0),
     "bench-lint": Case(("bench", "lint", "--lines", "100", "--repeat", "1", *J), 0, lambda d: d["figures"]),
+    "bench-fuzz": Case(("bench", "fuzz", "--seeds", "1", *J), 0, lambda d: d["figures"]["results"]),
     "bench-compare": Case(("bench", "compare", *J), 0, lambda d: d["figures"]["rows"]),
 }
 

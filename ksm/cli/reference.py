@@ -21,7 +21,7 @@ EXIT_ONE = {
     "crosscheck": "- (a disagreement is a bug in ksm: 3)",
     "graph": "the solution or a property file has errors",
     "simulate": "the run failed (crash, deadlock, timeout, unmet expectation, observed forbidden flow)",
-    "bench": "-",
+    "bench": "`bench fuzz` found a disagreement, a contradicted proof, a failed replay or a crash",
     "codes": "-",
     "completion": "-",
 }

@@ -190,6 +190,8 @@ BENCHES = {
     "flows": "channel-graph labelling and flow checks on generated solutions",
     "simulate": "IPC round trips per second in the simulator",
     "lint": "the linter on a generated 10,000-line policy",
+    "fuzz": "differential testing on --seeds random solutions: decision function vs Z3 model, "
+            "PROVED confirmed by probes, counterexamples replayed (a failure exits 1)",
 }
 
 
@@ -201,6 +203,9 @@ def add_bench(sub) -> None:
     p.add_argument("--lines", type=positive_int, help="size of the generated policy (load: 100,000; lint: 10,000)")
     p.add_argument("--repeat", type=positive_int, default=3, help="repetitions; the median is reported (default 3)")
     p.add_argument("--bindings", type=positive_int, default=100_000, help="decide: size of the large allowlist")
+    p.add_argument("--seeds", type=positive_int, default=50, metavar="N",
+                   help="fuzz: how many generated solutions (seeds 0..N-1; default 50)")
+    p.add_argument("--first-seed", type=count, default=0, metavar="S", help="fuzz: the first seed (default 0)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
 
@@ -225,6 +230,12 @@ def _run_bench(args: argparse.Namespace):
         from ksm.lint.bench import bench_lint
 
         return bench_lint(args.lines, args.repeat)
+    if args.what == "fuzz":
+        from ksm.fuzz import run_fuzz
+
+        with steps("fuzzing", args.seeds) as advance:
+            return run_fuzz(range(args.first_seed, args.first_seed + args.seeds),
+                            progress=lambda r: advance(f"seed {r.seed}"))
     return bench.bench_load(args.lines, args.repeat)
 
 
@@ -247,15 +258,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.lines = 10_000 if args.what == "lint" else 100_000
     if args.lines < 100 or args.bindings < 20:
         return usage("--lines must be >= 100 and --bindings >= 20")
-    with busy(f"benchmark: {args.what}"):
+    if args.what == "fuzz":
         result = _run_bench(args)
+    else:
+        with busy(f"benchmark: {args.what}"):
+            result = _run_bench(args)
     if args.format == "json":
         figures = _plain(result) if dataclasses.is_dataclass(result) else {}
         text = json_text("bench", {"benchmark": args.what, "figures": figures, "report": result.report()},
                          default=str)
     else:
         text = result.report()
-    return write_report(text, args)
+    failed = args.what == "fuzz" and not getattr(result, "ok", True)
+    return write_report(text, args) or (EXIT_ERRORS if failed else EXIT_OK)
 
 
 # ----------------------------------------------------------------------------- codes, completion
