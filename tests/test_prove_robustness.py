@@ -203,27 +203,8 @@ def test_z3_unknown_is_reported_with_its_reason(tmp_path):
     assert r.status == UNKNOWN and r.how.startswith("Z3 returned unknown: "), r.how
 
 
-# The door whose FSM has two islands (tests/test_prove.py): never jammed needs k = 2.
-ISLANDS = """policy object lock : Flow {
-    type State = "closed" | "open" | "jammed" | "broken"
-    config = { states : ["closed", "open", "jammed", "broken"], initial : "closed",
-               transitions : { "closed" : ["open"], "open" : ["closed"],
-                               "broken" : ["jammed"], "jammed" : ["broken"] } }
-}
-execute src=Einit, dst=door.Server { lock.init { sid : dst_sid } }
-request dst=kl.core.Core { grant () }
-request src=door.Client, dst=door.Server, method=Open {
-    assert (message.code < 100)
-    lock.enter { sid : dst_sid, state : "open" }
-}
-request src=door.Client, dst=door.Server, method=Close {
-    choice (lock.query { sid : dst_sid }) {
-        "open" : lock.enter { sid : dst_sid, state : "closed" }
-        _ : deny ()
-    }
-}
-request src=door.Client, dst=door.Server, method=Put { lock.enter { sid : dst_sid, state : "jammed" } }
-"""
+# The door whose FSM has two islands (ISLANDS, from tests/test_prove.py): never jammed needs k = 2.
+from test_prove import ISLANDS  # noqa: E402
 NEVER_JAMMED = 'property j: never state lock[server] == "jammed"\n'
 
 
