@@ -133,9 +133,9 @@ UNION_TAG = {
 }
 
 
-@pytest.mark.xfail(reason="fuzz seed 1073: the Z3 model names a union's discriminant `<path>.tag`, the same "
-                          "variable as a union member called `tag` (ksm/verify/message.py)", strict=False)
 def test_a_union_member_called_tag(tmp_path):
+    """Fuzz seed 1073: the Z3 model named a union's discriminant `<path>.tag`, the same
+    variable as a union member called `tag`, and proved a false property."""
     from policy_lang.props import parse_properties
     from policy_lang.source import SourceText
 
@@ -153,5 +153,5 @@ def test_a_union_member_called_tag(tmp_path):
     assert module.decide(Event.request("s", "s", "api", "Query", {"mode": {"tag": 6}})).granted
     prop = parse_properties(sol, SourceText("<t>.props", "property p: never request src=s dst=s endpoint=api "
                                                          "method=Query where message.mode.tag > 5\n")).properties[0]
-    assert Prover(sol).prove(prop).status == "REFUTED"          # PROVED today: an unsound proof
+    assert Prover(sol).prove(prop).status == "REFUTED"          # was PROVED: an unsound proof
     assert not crosscheck(sol, events=40, seed=0, walk=0).disagreements
