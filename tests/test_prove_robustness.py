@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import z3
 from test_engine import door_solution
+from test_prove import ISLANDS, props, replay
 
 from ksm.cli import main
 from ksm.engine import SecurityModule
@@ -33,8 +34,6 @@ from ksm.verify.message import (
 )
 from ksm.verify.prove import PROVED, REFUTED, UNKNOWN, ProveOptions, Prover
 from policy_lang import load
-from policy_lang.props import parse_properties
-from policy_lang.source import SourceText
 from policy_lang.types import IntType
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,24 +41,9 @@ ECHO = ROOT / "models" / "echo"
 
 
 # ------------------------------------------------------------------ helpers
-def props(sol, text: str):
-    f = parse_properties(sol, SourceText("<test>.props", text))
-    assert f.ok, [d.render() for d in f.diagnostics]
-    return f.properties
-
-
 def prove(sol, text: str, **opts):
     prover = Prover(sol, ProveOptions(**opts))
     return prover.prove_all(props(sol, text))
-
-
-def replay(sol, result) -> None:
-    """Independent replay: every step gets the verdict the counterexample claims."""
-    m = SecurityModule(sol)
-    m.boot()
-    for step in result.counterexample.steps:
-        d = m.decide(step.event)
-        assert ("granted" if d.granted else "denied") == step.expect, d.explain()
 
 
 ECHO_HEAD = """use nk.base._
@@ -204,7 +188,6 @@ def test_z3_unknown_is_reported_with_its_reason(tmp_path):
 
 
 # The door whose FSM has two islands (ISLANDS, from tests/test_prove.py): never jammed needs k = 2.
-from test_prove import ISLANDS  # noqa: E402
 NEVER_JAMMED = 'property j: never state lock[server] == "jammed"\n'
 
 
