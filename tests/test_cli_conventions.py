@@ -267,10 +267,10 @@ def test_any_arguments_never_reach_an_internal_error(capsys, monkeypatch, comman
     on every subcommand: exit 0, 1 or 2, never 3, no traceback, bounded time."""
     import tempfile
 
-    from ksm.cli import subparser
+    from ksm.cli import build_parser
 
     monkeypatch.chdir(tempfile.gettempdir())    # reports named "0" or "{}" land there, not in the checkout
-    sub = subparser(command)
+    sub = build_parser()._ksm_subparsers[command]
     flags = [o for a in sub._actions for o in a.option_strings if o not in ("-h", "--help")]
     argv = [command]
     if any(not a.option_strings for a in sub._actions):

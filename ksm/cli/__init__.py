@@ -64,17 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_PARSER: argparse.ArgumentParser | None = None
-
-
-def subparser(name: str) -> argparse.ArgumentParser:
-    """A fresh copy of one subcommand's parser (settings are validated against it)."""
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = build_parser()
-    return _PARSER._ksm_subparsers[name]  # type: ignore[attr-defined]
-
-
 def _missing_input(args: argparse.Namespace) -> str | None:
     """The first named input that does not exist, as an error message."""
     for dest in _INPUTS:
@@ -99,8 +88,7 @@ def _apply_settings(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     start = Path(getattr(args, "new", None) or getattr(args, "solution", None) or ".")
     settings, problems = read_settings(start, Path(args.config) if args.config else None)
     if not problems and settings.file is not None:
-        sub = parser._ksm_subparsers[args.command]  # type: ignore[attr-defined]
-        args, problems = apply(args, parser, sub, argv, set(COMMANDS), settings)
+        args, problems = apply(args, parser, argv, parser._ksm_subparsers, settings)  # type: ignore[attr-defined]
     if problems:
         print_diagnostics(problems)
         print(f"ksm: error: fix {settings.file or 'the settings file'} (or run with --no-config)", file=sys.stderr)
@@ -158,4 +146,4 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 __all__ = ["COMMANDS", "EXIT_ERRORS", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "add_solution_args", "build_parser",
-           "codes_markdown", "main", "options_from", "render_text", "subparser"]
+           "codes_markdown", "main", "options_from", "render_text"]

@@ -220,19 +220,20 @@ def _scalar(action: argparse.Action, value: Any) -> Any:
     return converted
 
 
-def apply(args: argparse.Namespace, parser: argparse.ArgumentParser, sub: argparse.ArgumentParser,
-          argv, commands: set[str], settings: Settings) -> tuple[argparse.Namespace, list[Diagnostic]]:
+def apply(args: argparse.Namespace, parser: argparse.ArgumentParser, argv, parsers: dict[str, argparse.ArgumentParser],
+          settings: Settings) -> tuple[argparse.Namespace, list[Diagnostic]]:
     """``args`` parsed again (from ``argv`` by ``parser``) with the settings applied to
-    the command's parser ``sub``, and every mistake anywhere in the file (a typo in
+    the command's parser (in ``parsers``), and every mistake anywhere in the file (a typo in
     another table is still a typo).
 
     ``[solution]`` values become argparse defaults, so ``-I``/``-D`` on the command line
     add to the file's; a list option of the command's own table (``only``, ``props``,
     ``skip``...) is replaced, not extended, by the same option on the command line.
     """
-    defaults, diags = defaults_for(args.command, sub, commands, settings)
+    defaults, diags = defaults_for(args.command, parsers, settings)
     if diags or not defaults:
         return args, diags
+    sub = parsers[args.command]
     lists = {a.dest for a in sub._actions if isinstance(a, argparse._AppendAction)} - LOADING
     sub.set_defaults(**{dest: value for dest, value in defaults.items() if dest not in lists})
     args = parser.parse_args(argv)
@@ -242,10 +243,12 @@ def apply(args: argparse.Namespace, parser: argparse.ArgumentParser, sub: argpar
     return args, []
 
 
-def defaults_for(command: str, parser: argparse.ArgumentParser, commands: set[str],
+def defaults_for(command: str, parsers: dict[str, argparse.ArgumentParser],
                  settings: Settings) -> tuple[dict[str, Any], list[Diagnostic]]:
-    """The argparse defaults ``settings`` give ``command`` (whose parser is ``parser``),
-    and every mistake anywhere in the file."""
+    """The argparse defaults ``settings`` give ``command``, and every mistake anywhere in
+    the file; ``parsers`` are the subcommands' parsers (each table is checked against its own)."""
+    parser = parsers[command]
+    commands = set(parsers)
     check = _Checker(settings)
     out: dict[str, Any] = {}
     for table, value in settings.tables.items():
@@ -259,9 +262,7 @@ def defaults_for(command: str, parser: argparse.ArgumentParser, commands: set[st
 
                 check.diags.extend(load_config(settings.path, settings.path)[1])
         elif table in commands:
-            from . import subparser
-
-            got = check.command(table, value, subparser(table))
+            got = check.command(table, value, parsers[table])
             if table == command:
                 out.update(got)
         else:
