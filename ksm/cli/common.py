@@ -117,28 +117,16 @@ def defines_file(path: str) -> dict[str, str]:
     return out
 
 
-MAX_ARGUMENT_FILE = 16 * 1024 * 1024
-
-
 def read_argument_file(path: str | Path, error: type[Exception] = UsageError) -> str:
-    """The text of a small file named on the command line (a defines file, an event).
-
-    Refuses what is not a regular file before opening it: a FIFO would block the open
-    and ``/dev/zero`` would never end.
-    """
-    import stat
+    """The text of a small file named on the command line (a defines file, an event),
+    read as every user file is (:func:`policy_lang.source.read_user_text`: a FIFO or
+    ``/dev/zero`` is refused before it is opened); ``error`` is what the caller raises."""
+    from policy_lang.source import UserFileError, read_user_text
 
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise error(f"{path} is not a regular file")
-        if info.st_size > MAX_ARGUMENT_FILE:
-            raise error(f"{path} is larger than {MAX_ARGUMENT_FILE // (1024 * 1024)} MB")
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise error(f"cannot read {path}: not UTF-8 text") from None
+        return read_user_text(path)
+    except UserFileError as exc:
+        raise error(exc.message(str(path))) from None
 
 
 # ----------------------------------------------------------------------------- solution options
