@@ -110,9 +110,14 @@ class LoadOptions:
     include_dirs: tuple[Path, ...] = ()
     defines: Mapping[str, str] = field(default_factory=dict)
     sdk_dirs: tuple[Path, ...] = ()
+    trusted: tuple[str, ...] = ()     # process classes the user trusts (docs/kernel.md)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init", _init_path(self.init))
+        trusted = (self.trusted,) if isinstance(self.trusted, str) else self.trusted
+        if not isinstance(trusted, (tuple, list)) or not all(isinstance(t, str) for t in trusted):
+            raise TypeError("trusted is a list of process class names, e.g. ['lock.KeyStore']")
+        object.__setattr__(self, "trusted", tuple(trusted))
         for name in ("include_dirs", "sdk_dirs"):
             object.__setattr__(self, name, _folders(name, getattr(self, name)))
         object.__setattr__(self, "defines", _defines(self.defines))

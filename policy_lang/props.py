@@ -788,7 +788,8 @@ class _Resolver:
             return
         direction = _DIRECTION[scope.event]
         missing = sorted({f"{t.interface}.{t.method.name}" for t in scope.targets
-                          if _path_type(message_params(t.method, scope.event), path) is None})
+                          if _path_type(message_params(t.method, scope.event), path) is None
+                          and not _untyped(t.method, direction, path)})
         if missing:
             shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
             written = "message" + "".join(".[i]" if s is None else f".{s}" for s in path)
@@ -912,6 +913,12 @@ def _flatten(e) -> tuple[object, list]:
         else:
             segments.reverse()
             return e, segments
+
+
+def _untyped(method, direction: str, path: list) -> bool:
+    """A parameter the method has by documented name only (the kernel's): its path cannot be checked."""
+    names = method.untyped_names(direction)
+    return bool(path) and (path[0] in names or "*" in names)
 
 
 def _path_type(params: tuple, path: list) -> IdlType | None:

@@ -24,13 +24,14 @@ from .loader import (
     names_a_file, locate_init, locate_policy, present,
 )
 from .outside import Outside
-from .sdk import BUILTIN_CLASSES, builtin_interfaces
+from .kernel import KRN_TRUST, KRN_UNKNOWN, KRN_UNTYPED, builtin_kernel_class, builtin_kernel_interfaces, is_builtin_kernel
+from .sdk import EINIT, builtin_interfaces
 from .sdk_catalogue import catalogue as sdk_catalogue, is_sdk_name
 from .solution import (
     ArmDef, AuditProfileDef, BindingDef, CallDef, Channel, ChoiceDef, Endpoint, Instance,
     MatchDef, PolicyObjectDef, ProcessClass, SelectorSet, Solution, SourceFileInfo, StmtDef,
     Target, TestBlockDef, TestCaseDef, TestSequenceDef, EINIT_CLASS, EXECUTE_INTERFACE,
-    KERNEL_CLASS, message_params,
+    KERNEL_CLASS, Suppression, Trust, TrustMark, message_params,
 )
 from .source import SourceText
 from .suppressions import scan as scan_suppressions
@@ -358,8 +359,8 @@ class Resolver:
 
     # ------------------------------------------------------------------ classes
     def load_classes(self) -> None:
-        for cls in BUILTIN_CLASSES:
-            self.classes[cls.name] = cls
+        self.classes[EINIT.name] = EINIT
+        self.load_kernel()
         for src, d in self.decls():
             if isinstance(d, ast.UseEdl):
                 name = d.cls.text
@@ -373,6 +374,20 @@ class Resolver:
                 self.used_edl.append(name)
                 self.edl_uses.setdefault(name, src.span(d.pos, d.edl.pos + len(d.edl.text)))
                 self.ensure_class(name, d.edl.text, src.span(d.edl.pos))
+
+    def load_kernel(self) -> None:
+        """``kl.core.Core``: the SDK's own ``Core.edl`` when a folder holds it, else the built-in one.
+
+        The SDK's description is the real one (typed, numbered as the module numbers
+        it), so it wins; without it the documented endpoints of :mod:`policy_lang.kernel`
+        stand in, and their interfaces answer ``interface=kl.core.Sync`` selectors.
+        """
+        if self.ws.find(KERNEL_CLASS, "class") is not None:
+            self.ensure_class(KERNEL_CLASS, KERNEL_CLASS, None)
+            return
+        self.classes[KERNEL_CLASS] = builtin_kernel_class()
+        for name, iface in builtin_kernel_interfaces().items():
+            self.interfaces.setdefault(name, iface)
 
     def ensure_class(self, name: str, edl_name: str, at: Span | None, quiet: bool = False) -> ProcessClass:
         existing = self.classes.get(name)
@@ -712,14 +727,29 @@ class Resolver:
             elif key == "endpoint":
                 server = sel.dst if event == "request" else sel.src
                 close = _closest(value, self._endpoint_names(server))
+                if is_builtin_kernel(self.classes.get(server)):
+                    self.diags.add(KRN_UNKNOWN, f"the kernel has no endpoint {value} in the built-in description"
+                                   + (f"; did you mean {close}?" if close else ""), at)
+                    continue
                 self.diags.add(PSL_UNKNOWN_ENDPOINT, f"{server or 'no class'} has no endpoint {value}", at,
                                hint=f"did you mean {close}?" if close else None)
             elif key == "interface":
+                server = sel.dst if event == "request" else sel.src
+                if is_builtin_kernel(self.classes.get(server)) and value not in self.interfaces:
+                    close = _closest(value, set(builtin_kernel_interfaces()))
+                    self.diags.add(KRN_UNKNOWN, f"the kernel has no endpoint of interface {value} in the built-in "
+                                   "description" + (f"; did you mean {close}?" if close else ""), at)
+                    continue
                 if self.interface(value, at) is not None:
                     self.diags.add(PSL_UNKNOWN_METHOD, f"no selected class has an endpoint of interface {value}", at)
             else:
                 wider = SelectorSet(src=sel.src, dst=sel.dst, endpoint=sel.endpoint, interface=sel.interface)
                 close = _closest(value, {t.method.name for t in self.targets(event, wider)[0]})
+                server = sel.dst if event == "request" else sel.src
+                if is_builtin_kernel(self.classes.get(server)):
+                    self.diags.add(KRN_UNKNOWN, f"method {value} is not in the kernel interfaces these selectors "
+                                   f"address (built-in description)" + (f"; did you mean {close}?" if close else ""), at)
+                    continue
                 self.diags.add(PSL_UNKNOWN_METHOD, f"method {value} is not in any interface these selectors address", at,
                                hint=f"did you mean {close}?" if close else None)
         # Each selector is fine alone but together they address nothing (`dst=Einit`, a
@@ -766,7 +796,7 @@ class Resolver:
             c = self.classes.get(n)
             if c is None:
                 continue
-            opaque |= c.opaque or c.name == KERNEL_CLASS
+            opaque |= c.opaque
             if c.opaque_parts and (sel.endpoint is None or c.in_opaque_part(sel.endpoint)):
                 opaque = True
             for ep in c.endpoints:
@@ -1003,6 +1033,10 @@ class Resolver:
             if typ is not None:
                 found.append(typ)
         if not found:
+            untyped = self._untyped_param(ctx, e.path[1])
+            if untyped is not None:
+                self.diags.add(KRN_UNTYPED, f"message.{e.path[1]} ({untyped}) has no documented IDL type", at)
+                return None
             if not ctx.targets or self._partly_opaque_server(ctx):
                 return None  # the field may belong to a method nobody here describes
             direction = {"request": "in", "security": "in", "response": "out", "error": "error"}[ctx.event]
@@ -1012,6 +1046,45 @@ class Resolver:
                            f"message.{'.'.join(e.path[1:])}: no {direction}-parameter path like this in {shown}", at)
             return None
         return found[0]
+
+    def trust(self, marks: list[TrustMark], settings: tuple[str, ...]) -> dict[str, Trust]:
+        """Which classes are marked trusted or untrusted: comments on `use EDL` lines, then settings.
+
+        A comment covers the `use EDL` (or `task class`) declaration on its line or the
+        next code line; one that covers none is a warning, as is a class in the settings
+        that the policy does not declare (nothing would be trusted: a typo).
+        """
+        by_line = {(span.file, span.line): cls for cls, span in self.edl_uses.items()}
+        out: dict[str, Trust] = {}
+        for m in marks:
+            cls = by_line.get((m.file, m.line))
+            if cls is None:
+                self.diags.add(KRN_TRUST, f"`ksm: {'trusted' if m.trusted else 'untrusted'}` covers no `use EDL` "
+                               "declaration; put it at the end of a `use EDL` line or alone on the line above", m.span)
+                continue
+            out[cls] = Trust(cls, m.trusted, "comment", m.span)
+        for cls in settings:
+            if cls not in self.declared_classes or cls not in self.classes:
+                close = _closest(cls, self.declared_classes)
+                self.diags.add(KRN_TRUST, f"trusted class {cls} (from the settings or --trusted) is not declared "
+                               "by the policy" + (f"; did you mean {close}?" if close else ""), None)
+                continue
+            out.setdefault(cls, Trust(cls, True, "settings"))
+        # Einit is generated by the SDK from init.yaml and starts every process: part of
+        # the trusted base unless the policy says otherwise.
+        out.setdefault(EINIT_CLASS, Trust(EINIT_CLASS, True, "default"))
+        return out
+
+    def _untyped_param(self, ctx: _Ctx, name: str) -> str | None:
+        """``Interface.Method`` when ``name`` is a parameter some target knows by name only."""
+        direction = {"request": "in", "response": "out"}.get(ctx.event)
+        if direction is None:
+            return None
+        for t in ctx.targets:
+            names = t.method.untyped_names(direction)
+            if name in names or "*" in names:
+                return f"a parameter of {t.interface}.{t.method.name}"
+        return None
 
     def _partly_opaque_server(self, ctx: _Ctx) -> bool:
         """The selected server has endpoints or methods nobody here describes (beside known ones)."""
@@ -1201,7 +1274,9 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
         SourceFileInfo(lf.source.path, lf.language, lf.source.text.count("\n") + 1, lf.templated)
         for lf in ws.files.values()
     )
-    suppressions = tuple(s for lf in ws.files.values() for s in scan_suppressions(lf.source, lf.language, diags))
+    marks = [s for lf in ws.files.values() for s in scan_suppressions(lf.source, lf.language, diags)]
+    suppressions = tuple(m for m in marks if isinstance(m, Suppression))
+    trust = r.trust([m for m in marks if isinstance(m, TrustMark)], options.trusted)
     return Solution(
         root=str(root),
         classes=dict(r.classes),
@@ -1222,6 +1297,7 @@ def _load(target: str | Path, options: LoadOptions) -> Solution:
         includes=tuple(sorted(r.nk_includes)) + tuple(ws.shown(u.path) for u in r.units[1:]),
         outside=r.outside.all(),
         policy=ws.shown(top.resolve()),
+        trust=trust,
     )
 
 

@@ -2,19 +2,17 @@
 
 ``kl.core.Core`` (the kernel), ``Einit`` (the initializing program generated from
 init.yaml) and the execute interface ``kl.core.Execute`` exist in every solution.
-The kernel's own endpoints live in SDK descriptions we do not ship, so the kernel is
-modelled as an opaque class: selectors naming its endpoints and methods are accepted
-unchecked unless ``--sdk DIR`` supplies the real descriptions.  The other public
-names of the SDK are in :mod:`policy_lang.sdk_catalogue`.
+The kernel's endpoints live in SDK descriptions we do not ship, so the kernel is the
+built-in description of :mod:`policy_lang.kernel` unless ``--sdk DIR`` (or an include
+folder) holds the SDK's own ``kl/core/Core.edl``.  The other public names of the SDK
+are in :mod:`policy_lang.sdk_catalogue`.
 """
 from __future__ import annotations
 
-from .solution import EINIT_CLASS, EXECUTE_INTERFACE, KERNEL_CLASS, ProcessClass
+from .solution import EINIT_CLASS, EXECUTE_INTERFACE, ProcessClass
 from .types import InterfaceDef, MethodDef
 
-KERNEL = ProcessClass(KERNEL_CLASS, (), None, None, form="builtin", opaque=True, edl_name=KERNEL_CLASS)
 EINIT = ProcessClass(EINIT_CLASS, (), None, None, form="builtin", opaque=False, edl_name=EINIT_CLASS)
-BUILTIN_CLASSES = (KERNEL, EINIT)
 
 
 def builtin_interfaces() -> dict[str, InterfaceDef]:

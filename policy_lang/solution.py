@@ -321,6 +321,30 @@ class Suppression:
     span: Span
 
 
+@dataclass(frozen=True)
+class TrustMark:
+    """``ksm: trusted`` / ``ksm: untrusted`` in a comment: ``line`` is the line it covers.
+
+    The front end ties it to the ``use EDL`` on that line; the kernel least-privilege
+    rules read the result from :attr:`Solution.trust`.
+    """
+
+    file: str
+    line: int
+    trusted: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Whether a process class is trusted, and who said so (a comment or the settings)."""
+
+    cls: str
+    trusted: bool
+    source: str            # "comment", "settings" or "default" (Einit)
+    span: Span | None = None
+
+
 def _frozen(d: dict) -> Mapping:
     return MappingProxyType(dict(d))
 
@@ -353,6 +377,12 @@ class Solution:
     suppressions: tuple[Suppression, ...] = ()
     outside: tuple[OutsidePiece, ...] = ()         # opaque pieces the SDK or the build supplies
     policy: str = ""                               # the top-level policy file, as shown
+    trust: Mapping[str, Trust] = dataclasses.field(default_factory=dict)   # marked classes; others: untrusted
+
+    def trusted(self, cls: str) -> bool:
+        """Marked trusted (docs/kernel.md: every class is untrusted unless marked)."""
+        mark = self.trust.get(cls)
+        return mark is not None and mark.trusted
 
     @property
     def ok(self) -> bool:
@@ -367,14 +397,17 @@ class Solution:
     def summary(self) -> dict[str, int]:
         """Counts shown by ``ksm check``; kernel and Einit are not counted as classes."""
         user_classes = [c for c in self.classes.values() if c.form != "builtin"]
-        methods = sum(len(i.methods) for n, i in self.interfaces.items() if n != EXECUTE_INTERFACE)
+        kernel = self.classes.get(KERNEL_CLASS)
+        hidden = {EXECUTE_INTERFACE} | ({ep.interface.name for ep in kernel.endpoints}
+                                        if kernel is not None and kernel.form == "builtin" else set())
+        methods = sum(len(i.methods) for n, i in self.interfaces.items() if n not in hidden)
         return {
             "classes": len(user_classes),
             "opaque_classes": sum(1 for c in user_classes if c.opaque),
             "outside": len(self.outside),
             "instances": len(self.instances),
             "channels": len(self.channels),
-            "interfaces": len([n for n in self.interfaces if n != EXECUTE_INTERFACE]),
+            "interfaces": len([n for n in self.interfaces if n not in hidden]),
             "methods": methods,
             "bindings": len(self.bindings),
             "objects": len([o for o in self.objects.values() if not o.builtin]),
@@ -404,5 +437,5 @@ __all__ = [
     "ArmDef", "AuditProfileDef", "BindingDef", "CallDef", "Channel", "ChoiceDef", "Endpoint",
     "EVENT_KINDS", "Instance", "MatchDef", "OutsidePiece", "PolicyObjectDef", "ProcessClass", "SelectorSet",
     "Solution", "SourceFileInfo", "StmtDef", "Suppression", "Target", "TestBlockDef", "TestCaseDef",
-    "TestSequenceDef", "message_params", "IdlType",
+    "TestSequenceDef", "Trust", "TrustMark", "message_params", "IdlType",
 ]

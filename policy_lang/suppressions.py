@@ -27,7 +27,7 @@ import re
 
 from .comments import C_TOKEN as _C_TOKEN, Comment as _Comment, yaml_comments as _yaml_comments
 from .diagnostics import Diagnostics, define_code
-from .solution import Suppression
+from .solution import Suppression, TrustMark
 from .source import SourceText
 
 SYNTAX = ("write `ksm: disable=CODE[,CODE...]` (after code: that line; alone: the next code line), "
@@ -39,6 +39,10 @@ SUP_MALFORMED = define_code(
 )
 
 DIRECTIVES = {"disable": "line", "disable-next-line": "next", "disable-file": "file"}
+#: ``ksm: trusted`` / ``ksm: untrusted`` on (or alone just above) a ``use EDL`` line mark
+#: that process class for the kernel least-privilege rules (docs/kernel.md); free text
+#: after the word is the reason.
+TRUST_DIRECTIVES = ("trusted", "untrusted")
 
 _CODE = re.compile(r"[A-Z]{3}\d{3}|all")
 _LOOKS_LIKE_CODE = re.compile(r"[ \t]+([A-Za-z]{3}\d{3}|all)\b")
@@ -48,10 +52,11 @@ _DIRECTIVE = re.compile(
     r"(?P<codes>[ \t]*[^\s,]*(?:[ \t]*,[ \t]*[^\s,]*)*)"
 )
 _NON_SPACE = re.compile(r"\S")
+_TRUST = re.compile(r"ksm:[ \t]*(trusted|untrusted)\b(?![-=])")
 
 
-def scan(source: SourceText, language: str, diags: Diagnostics) -> list[Suppression]:
-    """Every suppression in ``source`` (``language`` is psl, edl, cdl, idl or yaml).
+def scan(source: SourceText, language: str, diags: Diagnostics) -> list[Suppression | TrustMark]:
+    """Every suppression and trust mark in ``source`` (``language`` is psl, edl, cdl, idl or yaml).
 
     Malformed directives are reported as SUP001 warnings on ``diags`` and suppress nothing.
     """
@@ -60,7 +65,7 @@ def scan(source: SourceText, language: str, diags: Diagnostics) -> list[Suppress
         return []
     index = _YamlIndex(text) if language == "yaml" else _CIndex(text)
     scanner = _Scanner(source, index, diags)
-    out: list[Suppression] = []
+    out: list[Suppression | TrustMark] = []
     for comment in index.mentioning():
         out.extend(scanner.directives(comment))
     return out
@@ -205,9 +210,15 @@ class _Scanner:
         self.index = index
         self.diags = diags
 
-    def directives(self, c: _Comment) -> list[Suppression]:
-        out = []
+    def directives(self, c: _Comment) -> list[Suppression | TrustMark]:
+        out: list[Suppression | TrustMark] = []
         for m in _MENTION.finditer(self.text, c.body_start, c.body_end):
+            trust = _TRUST.match(self.text, m.start(), c.body_end)
+            if trust:
+                scope, line = self._coverage(c, "line")
+                out.append(TrustMark(self.source.path, line, trust.group(1) == "trusted",
+                                     self.source.span(m.start(), trust.end())))
+                continue
             codes, kind, end = self._parse(m.start(), c.body_end)
             if codes is None:
                 continue
@@ -271,6 +282,6 @@ class _Scanner:
 def _unknown_directive(kind: str) -> str:
     if not kind:
         return "`ksm:` is not followed by a directive"
-    close = difflib.get_close_matches(kind, list(DIRECTIVES), n=1)
+    close = difflib.get_close_matches(kind, [*DIRECTIVES, *TRUST_DIRECTIVES], n=1)
     guess = f" (did you mean `{close[0]}`?)" if close else ""
     return f"unknown suppression directive `ksm: {kind}`{guess}"

@@ -195,10 +195,24 @@ class ParamDef:
 
 @dataclass(frozen=True)
 class MethodDef:
+    """A method of an interface.
+
+    ``untyped`` lists parameters known by name and direction only, as ``(name,
+    direction)`` pairs: the kernel's methods as the public documentation describes
+    them (it names each parameter but gives no IDL type).  They are kept out of
+    ``params`` so that every back end that works from types sees a method without
+    them, and the few places that must know they exist (message structure, ``message.x``
+    in a policy, the prover's "unknown value") read them from here.
+    """
+
     name: str
     index: int  # MID: declaration order from 0
     params: tuple[ParamDef, ...]
     span: Span | None
+    untyped: tuple[tuple[str, str], ...] = ()
+
+    def untyped_names(self, direction: str) -> tuple[str, ...]:
+        return tuple(n for n, d in self.untyped if d == direction)
 
     @property
     def in_params(self) -> tuple[ParamDef, ...]:

@@ -146,6 +146,8 @@ def add_solution_args(p: argparse.ArgumentParser, *, positional: bool = True) ->
                    help="template values from a file of NAME=VALUE lines (# comments)")
     g.add_argument("--sdk", action="append", default=[], metavar="DIR",
                    help="a KasperskyOS SDK include folder (repeatable)")
+    g.add_argument("--trusted", action="append", default=[], metavar="CLASS",
+                   help="a process class you trust with dangerous kernel methods (repeatable; docs/kernel.md)")
     g.add_argument("--config", metavar="FILE",
                    help="ksm.toml or pyproject.toml to use (default: found upward from the solution)")
     g.add_argument("--no-config", action="store_true", help="read no ksm.toml / pyproject.toml")
@@ -161,6 +163,7 @@ def options_from(args: argparse.Namespace) -> LoadOptions:
         include_dirs=tuple(Path(p) for p in getattr(args, "include", [])),
         defines=defines,
         sdk_dirs=tuple(Path(p) for p in getattr(args, "sdk", [])),
+        trusted=tuple(getattr(args, "trusted", None) or ()),
     )
 
 

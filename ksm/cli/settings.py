@@ -8,6 +8,7 @@ The file is found upward from the solution (:func:`ksm.lint.config.find_config`)
     sdk = ["/opt/KasperskyOS-SDK/sysroot-x86_64-kos/include"]
     defines = { LOG_LIMIT = "64" }
     defines-file = "defines.txt"
+    trusted = ["lock.KeyStore"]    # classes trusted with dangerous kernel methods
 
     [lint]                     # the linter's own keys (docs/lint.md)
     fail-on = "warning"
@@ -37,7 +38,7 @@ from policy_lang.source import display_path
 from ..lint.config import CFG_KEY, PYPROJECT, _Locator, find_config, read_toml
 
 #: The options of [solution]; they load the solution, so they live in one table only.
-LOADING = {"init", "include", "define", "defines", "sdk"}
+LOADING = {"init", "include", "define", "defines", "sdk", "trusted"}
 #: Options that are not settings: one-shot actions and the file's own selection.
 NOT_SETTINGS = {"help", "config", "no-config", "list-rules", "explain", "write-baseline", "version"}
 
@@ -109,6 +110,11 @@ class _Checker:
                     out[key] = [self.path(v) for v in value]
                 else:
                     self.wrong("solution", key, "must be a list of folders, e.g. [\"resources\"]")
+            elif key == "trusted":
+                if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+                    out["trusted"] = list(value)
+                else:
+                    self.wrong("solution", key, "must be a list of process class names, e.g. [\"lock.KeyStore\"]")
             elif key == "defines":
                 if isinstance(value, dict) and all(isinstance(v, (str, int, bool)) for v in value.values()):
                     out["define"] = [(k, _template_value(v)) for k, v in value.items()]
@@ -128,10 +134,10 @@ class _Checker:
                     except argparse.ArgumentTypeError as exc:
                         self.wrong("solution", key, f"cannot be used: {exc}")
             else:
-                close = difflib.get_close_matches(key, ["init", "include", "sdk", "defines", "defines-file"], n=1)
+                close = difflib.get_close_matches(key, ["init", "include", "sdk", "defines", "defines-file", "trusted"], n=1)
                 self.wrong("solution", key, "is not a setting of [solution]",
                            f"did you mean `{close[0]}`?" if close else
-                           "[solution] keys: init, include, sdk, defines, defines-file")
+                           "[solution] keys: init, include, sdk, defines, defines-file, trusted")
         return out
 
     def _text(self, table: str, key: str, value: Any) -> bool:
