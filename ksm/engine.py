@@ -40,6 +40,7 @@ from policy_lang.solution import (
     EINIT_CLASS, KERNEL_CLASS, BindingDef, CallDef, ChoiceDef, MatchDef, ProcessClass, SelectorSet,
     message_params,
 )
+from policy_lang.kernel import is_builtin_kernel
 from policy_lang.syntax import ast
 from policy_lang.types import ArrayType, HandleType, IdlType, IntType, SequenceType, StructType, UnionType
 
@@ -404,6 +405,9 @@ class SecurityModule:
             if not isinstance(event.endpoint, (str, type(None))) or not isinstance(event.method, (str, type(None))):
                 raise _Denied(f"{cls.name} is opaque: name its endpoint and method, not RIID/MID")
             return event.endpoint, None, event.method, None
+        if is_builtin_kernel(cls) and not (isinstance(event.endpoint, str) and isinstance(event.method, str)):
+            raise _Denied(f"{MALFORMED_MESSAGE}: the built-in kernel description does not number endpoints and "
+                          f"methods as the real module does: name them (or load the SDK's Core.edl with --sdk)")
         ep = None
         if isinstance(event.endpoint, str):
             ep = cls.endpoint(event.endpoint)
@@ -429,7 +433,10 @@ class SecurityModule:
         check = self._validators.get(key)
         if check is None:
             params = tuple(message_params(method, kind))
-            check = self._validators[key] = compile_message(params)
+            if method.untyped and not params:
+                check = self._validators[key] = _untyped_check(method, kind, f"{iface}.{method.name}")
+            else:
+                check = self._validators[key] = compile_message(params)
             self._validator_params[check] = params
         return check
 
@@ -646,6 +653,59 @@ _PLAIN_VALUES = (str, int, float, bytes, bytearray, type(None), list, tuple, Map
 MAX_MESSAGE_DEPTH = 64
 
 
+# The integers some IDL type holds: SInt64's lowest to UInt64's highest.
+_IDL_MIN, _IDL_MAX = -(1 << (MAX_IDL_INT_BITS - 1)), (1 << MAX_IDL_INT_BITS) - 1
+# Values no IDL type holds: IDL has no floating point, no Boolean and no null.
+_NOT_IDL_VALUES = (float, bool, type(None))
+
+
+def _not_idl(message: Mapping) -> str | None:
+    """The first value of ``message`` (at any depth) that no IDL type holds, as a reason."""
+    stack: list[tuple[str, Any, int]] = [(k, v, 0) for k, v in message.items()]
+    while stack:
+        path, v, depth = stack.pop()
+        if isinstance(v, _NOT_IDL_VALUES):
+            return f"{show(path, quote=False)}: {show(v)} is not an IDL value (IDL has integers, text, bytes, " \
+                   f"sequences and records)"
+        if depth < MAX_MESSAGE_DEPTH:
+            if isinstance(v, Mapping):
+                stack.extend((f"{path}.{k}", x, depth + 1) for k, x in v.items() if type(k) is str)
+            elif isinstance(v, (list, tuple)):
+                stack.extend((f"{path}[{i}]", x, depth + 1) for i, x in enumerate(v))
+    return None
+
+
+def _untyped_check(method, kind: str, name: str) -> Callable[[Any], dict]:
+    """The structure check of a method whose parameters are known by name only (the kernel's).
+
+    The names are checked (a parameter the documentation does not list for this
+    direction makes the message malformed) and the values only as far as any IDL
+    value goes (:func:`_unencodable`); a documented parameter may be left out, since
+    without its type nothing says what an absent one would hold.
+    """
+    direction = {"request": "in", "response": "out"}.get(kind)
+    names = method.untyped_names(direction) if direction else ()
+    allowed = frozenset(names)
+    listed = ", ".join(names) if names else "none"
+    anything = "*" in allowed          # parameters not documented at all: names unchecked
+
+    def check(message: Any) -> dict:
+        if not isinstance(message, Mapping):
+            raise MalformedMessage("message must be a mapping of parameter values")
+        for k in message:
+            if type(k) is not str:
+                raise MalformedMessage(f"parameter names are text, got {type(k).__name__} {show(k)}")
+            if k not in allowed and not anything:
+                raise MalformedMessage(f"{show(k)} is not a documented {direction or kind}-parameter of {name} "
+                                       f"(documented: {listed})")
+        problem = (_unencodable(message) or _not_idl(message)) if message else None
+        if problem is not None:
+            raise MalformedMessage(problem)
+        return dict(message)
+
+    return check
+
+
 def _unencodable(message: Mapping) -> str | None:
     """Why a message to an opaque endpoint cannot be a real one, or None.
 
@@ -658,7 +718,7 @@ def _unencodable(message: Mapping) -> str | None:
     """
     if type(message) is dict:       # the usual flat message of names, numbers and text: no walk
         for k, v in message.items():
-            if type(k) is not str or not (type(v) is str or (type(v) is int and v.bit_length() <= MAX_IDL_INT_BITS)):
+            if type(k) is not str or not (type(v) is str or (type(v) is int and _IDL_MIN <= v <= _IDL_MAX)):
                 break
         else:
             return None
@@ -666,8 +726,8 @@ def _unencodable(message: Mapping) -> str | None:
     while stack:                                    # depth first, in the message's order
         path, v, depth = stack.pop()
         if isinstance(v, int):
-            if v.bit_length() > MAX_IDL_INT_BITS:
-                return f"{path}: {int_text(v)} is wider than any IDL integer"
+            if not _IDL_MIN <= v <= _IDL_MAX:
+                return f"{path}: {int_text(v)} fits no IDL integer (SInt64 or UInt64)"
         elif not isinstance(v, _PLAIN_VALUES):
             return f"{path}: {type(v).__name__} is not a message value"
         elif isinstance(v, (list, tuple, Mapping)):

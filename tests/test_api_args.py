@@ -199,9 +199,10 @@ def test_a_cached_route_never_answers_for_a_float_or_a_bool_sid(echo):
     assert_clear_denial(echo.decide(ping(src=float(client))), "sender must be a task name or a SID, not float")
     kernel = echo._by_task["kl.core.Core"]
     assert kernel == 1
-    assert echo.decide(Event.response(kernel, "echo.Client", "any", "Thing")).granted   # caches SID 1
-    assert_clear_denial(echo.decide(Event.response(True, "echo.Client", "any", "Thing")), "sender True is not a process")
-    assert_clear_denial(echo.decide(Event.response(1.0, "echo.Client", "any", "Thing")), "not float")
+    assert echo.decide(Event.response(kernel, "echo.Client", "vmm.VMM", "Allocate")).granted   # caches SID 1
+    assert_clear_denial(echo.decide(Event.response(True, "echo.Client", "vmm.VMM", "Allocate")),
+                        "sender True is not a process")
+    assert_clear_denial(echo.decide(Event.response(1.0, "echo.Client", "vmm.VMM", "Allocate")), "not float")
 
 
 BOX_IDL = """package box.Api
@@ -222,12 +223,13 @@ def box(tmp_path_factory) -> SecurityModule:
         "resources/Client.edl": "task class box.Client\n",
         "resources/Server.edl": "task class box.Server\nendpoints {\n    api : box.Api\n}\n",
         "einit/src/init.yaml": ("entities:\n  - name: box.Client\n    task: client\n    connections:\n"
-                                "      - target: server\n        id: c\n  - name: box.Server\n    task: server\n"),
+                                "      - target: server\n        id: c\n  - name: box.Server\n    task: server\n"
+                                "  - name: kl.VfsRamFs\n    task: vfs\n"),
         "einit/src/security.psl": ("use nk.base._\nuse EDL kl.core.Core\nuse EDL Einit\nuse EDL box.Client\n"
-                                   "use EDL box.Server\nexecute: kl.core.Execute\nexecute { grant () }\n"
-                                   "request { grant () }\n"
-                                   # the kernel is opaque: its messages reach rules unchecked
-                                   "request dst=kl.core.Core, method=Check { assert (message.x < 5) }\n"),
+                                   "use EDL box.Server\nuse EDL kl.VfsRamFs\nexecute: kl.core.Execute\n"
+                                   "execute { grant () }\nrequest { grant () }\n"
+                                   # an SDK program without --sdk is opaque: its messages reach rules unchecked
+                                   "request dst=kl.VfsRamFs, method=Check { assert (message.x < 5) }\n"),
     }
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -340,8 +342,8 @@ def test_an_event_of_an_odd_kind_is_accepted_and_denied_with_a_reason(echo, kind
 def test_a_raw_event_whose_message_is_not_a_mapping_is_denied(echo, message):
     event = Event("request", "echo.Client", "echo.Server", "pingComp.pingImpl", "Ping", message)
     assert_clear_denial(echo.decide(event), "malformed message: message must be a mapping of parameter values")
-    opaque = Event("request", "echo.Client", "kl.core.Core", "any", "Thing", message)   # not structure-checked
-    assert_clear_denial(echo.decide(opaque), "malformed message: message must be a mapping of parameter values")
+    kernel = Event("request", "echo.Client", "kl.core.Core", "vmm.VMM", "Allocate", message)   # untyped parameters
+    assert_clear_denial(echo.decide(kernel), "malformed message: message must be a mapping of parameter values")
 
 
 # Hypothesis: arbitrary junk is never granted, never raises, never internal-error ---------------
@@ -479,19 +481,19 @@ def _holds(value, wanted) -> bool:
 
 
 @pytest.mark.parametrize("message,fragment", [
-    ({"x": HUGE}, "x: <16,610-bit integer> is wider than any IDL integer"),
-    ({"x": [1, {"y": -HUGE}]}, "x[1].y: <negative 16,610-bit integer> is wider than any IDL integer"),
+    ({"x": HUGE}, "x: <16,610-bit integer> fits no IDL integer"),
+    ({"x": [1, {"y": -HUGE}]}, "x[1].y: <negative 16,610-bit integer> fits no IDL integer"),
     ({HUGE: 1}, "message: field names are text, got int <16,610-bit integer>"),
     ({"x": Hostile()}, "x: Hostile is not a message value"),
     ({"x": _nested(80)}, "nested deeper than 64 levels"),
 ], ids=["huge", "nested-huge", "huge-key", "object", "deep"])
 def test_unchecked_messages_to_opaque_endpoints_hold_only_what_a_message_can(box, message, fragment):
-    """The kernel is opaque: the message is not structure-checked, yet no message holds these."""
+    """An SDK program without --sdk is opaque: the message is not structure-checked, yet no message holds these."""
     for method in ("Check", "Anything"):
-        d = box.decide(Event.request("client", "kl.core.Core", "e", method, message))
+        d = box.decide(Event.request("client", "vfs", "e", method, message))
         assert_clear_denial(d, "malformed message", fragment)
-    assert box.decide(Event.request("client", "kl.core.Core", "e", "Anything", {"x": [2 ** 64 - 1, "s", b"", None]})).granted
-    assert box.decide(Event.request("client", "kl.core.Core", "e", "Check", {"x": 4})).granted
+    assert box.decide(Event.request("client", "vfs", "e", "Anything", {"x": [2 ** 64 - 1, "s", b"", None]})).granted
+    assert box.decide(Event.request("client", "vfs", "e", "Check", {"x": 4})).granted
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

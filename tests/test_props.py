@@ -774,8 +774,12 @@ def test_prp017_quiet_when_endpoint_and_method_match(sol):
     quiet(parse(sol, "property p: never request dst=server endpoint=api method=Open"), "PRP017")
 
 
-def test_pattern_on_the_opaque_kernel_is_not_checked(sol):
-    assert only(parse(sol, "property p: never request dst=kl.core.Core method=Anything where message.x == 1"))
+def test_pattern_on_the_kernel_is_checked_against_the_builtin_description(sol):
+    # A documented method: its parameters have no types, so `message.size` cannot be checked.
+    assert only(parse(sol, "property p: never request dst=kl.core.Core endpoint=vmm.VMM method=Allocate "
+                           "where message.size == 1"))
+    text = "property p: never request dst=kl.core.Core method=Alocate"
+    fires(parse(sol, text), "PRP016", text, "Alocate")
 
 
 # =========================================================================== PRP018-PRP020 names in conditions

@@ -4,6 +4,9 @@ Writes each seed's solution (under ``DIR/SEED`` with ``--out``, else a temporary
 folder), runs the harness's checks on it and prints every finding.  ``--range A B``
 checks seeds A..B-1 and prints the report of :func:`ksm.fuzz.run_fuzz`.  Exit
 status: 0 when nothing was found, 1 otherwise.
+
+``--kernel COUNT`` decides COUNT random (valid and malformed) kernel events per seed
+on a policy granting every kernel call instead (:mod:`ksm.fuzz.kernel`).
 """
 from __future__ import annotations
 
@@ -23,10 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--large", action="store_true", help="the large sizes (as run_fuzz and KSM_FUZZ=1)")
     ap.add_argument("--in-process", action="store_true",
                     help="prove in this process (no time budget per property; for a debugger)")
+    ap.add_argument("--kernel", type=int, metavar="COUNT",
+                    help="decide COUNT random kernel events per seed (malformed ones must be denied)")
     args = ap.parse_args(argv)
     seeds = list(args.seeds) + (list(range(*args.range)) if args.range else [])
     if not seeds:
         ap.error("give at least one seed, or --range FIRST END")
+    if args.kernel is not None:
+        return _kernel(seeds, args.kernel)
     options = LARGE if args.large else FuzzOptions()
     if args.in_process:
         options = replace(options, isolate=False)
@@ -48,6 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     if len(seeds) > 1:
         print(report.report())
     return 0 if report.ok else 1
+
+
+def _kernel(seeds: list[int], count: int) -> int:
+    from collections import Counter
+
+    from .kernel import check_kernel_messages
+
+    found = 0
+    for seed in seeds:
+        stats: Counter = Counter()
+        findings = check_kernel_messages(seed, count, stats=stats)
+        found += len(findings)
+        print(f"seed {seed}: {stats['events']} kernel events, {stats['malformed']} malformed "
+              f"({stats['malformed granted']} granted), {stats['wellformed']} well-formed, "
+              f"{len(findings)} finding(s)")
+        for f in findings:
+            print(f"    {f}")
+        sys.stdout.flush()
+    return 0 if not found else 1
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from policy_lang.solution import Solution
+from policy_lang.solution import KERNEL_CLASS, Solution
 from policy_lang.types import type_str
 
 from ..engine import SecurityModule
@@ -28,6 +28,7 @@ from ..values import event_to_json
 from .message import SymbolicMessage, plainest_model
 from .program import Encoder
 from .prove import ReplayMismatch, _Instance
+from .equivalence import Equivalence
 from .universe import EventKey, Universe
 
 
@@ -72,7 +73,7 @@ def _describe(g: tuple) -> str:
 
 def _index(u: Universe) -> dict:
     out = {}
-    for k in u.keys():
+    for k in u.keys(collapse=False):
         if k.kind == "execute":
             continue          # starting extra processes: compared through the boot, not here
         for src, dst in k.pairs:
@@ -91,6 +92,10 @@ def diff(old: Solution, new: Solution, timeout_ms: int = 10_000) -> DiffReport:
     eo, en = Encoder(uo, fresh), Encoder(un, fresh)
     so, sn = eo.initial_state(), en.initial_state()
     report = DiffReport()
+    # Kernel keys the two policies treat alike (same program in each, same message shape)
+    # between the same processes have the same answer: it is computed once per group.
+    eqo, eqn = Equivalence(old), Equivalence(new)
+    answers: dict[tuple, list] = {}
     for g in sorted(set(inew) - set(io), key=str):
         report.differences.append(Difference("added", _describe(g)))
     for g in sorted(set(io) - set(inew), key=str):
@@ -101,6 +106,20 @@ def diff(old: Solution, new: Solution, timeout_ms: int = 10_000) -> DiffReport:
         if _signature(ko) != _signature(kn):
             report.differences.append(Difference("signature", _describe(g), note="parameter types changed"))
             continue
+        joint = None
+        if KERNEL_CLASS in (kn.src_cls, kn.dst_cls) and kn.kind != "execute":
+            joint = (kn.kind, srco.sid, dsto.sid if dsto else None, srcn.sid, dstn.sid if dstn else None,
+                     eqo.signature(ko.engine_key, ko.method_def), eqn.signature(kn.engine_key, kn.method_def))
+            if joint in answers:
+                for change, message in answers[joint]:
+                    if change == "unknown":
+                        report.unknown.append(f"{_describe(g)}: {message}")
+                        continue
+                    event = kn.event(srcn, dstn, message)
+                    _confirm(old, new, event, change)
+                    report.differences.append(Difference(change, _describe(g), event))
+                continue
+            answers[joint] = []
         msg = SymbolicMessage(kn.params, f"d{n}")
         src = z3.IntVal(srcn.sid)
         dst = z3.IntVal(dstn.sid) if dstn is not None and kn.kind != "security" else None
@@ -111,6 +130,8 @@ def diff(old: Solution, new: Solution, timeout_ms: int = 10_000) -> DiffReport:
             go = eo.encode(ko, msg.value, src_o, dst_o, so).granted
         except Exception as exc:  # NotEncoded and friends: say so, keep going
             report.unknown.append(f"{_describe(g)}: {exc}")
+            if joint is not None:
+                answers[joint].append(("unknown", str(exc)))
             continue
         for change, formula in (("new-grant", z3.And(gn, z3.Not(go))), ("lost-grant", z3.And(go, z3.Not(gn)))):
             s = z3.Solver()
@@ -122,8 +143,12 @@ def diff(old: Solution, new: Solution, timeout_ms: int = 10_000) -> DiffReport:
                 event = inst.concrete_event(plainest_model(s, [msg]))
                 _confirm(old, new, event, change)
                 report.differences.append(Difference(change, _describe(g), event))
+                if joint is not None:
+                    answers[joint].append((change, event.message))
             elif r == z3.unknown:
                 report.unknown.append(f"{_describe(g)}: {s.reason_unknown()}")
+                if joint is not None:
+                    answers[joint].append(("unknown", s.reason_unknown()))
     return report
 
 

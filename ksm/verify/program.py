@@ -80,6 +80,7 @@ class Encoder:
         self.impls = {name: symbolic_model(obj, universe.sids, fresh, self._tracked(name))
                       for name, obj in self.solution.objects.items()}
         self.task_sids = {p.task: p.sid for p in universe.procs if p.task}
+        self.unknown_reads: set[str] = set()   # message paths read whose values Z3 cannot know
         self.deny_unmatched = universe.options.choice_without_match == "deny"
 
     # ------------------------------------------------------------------ state
@@ -139,17 +140,18 @@ class Encoder:
 
     # ------------------------------------------------------------------ events
     def encode(self, key: EventKey, message: Sym, src_sid, dst_sid, state: State) -> Outcome:
-        walk = _Walk(self, Env(message, src_sid, dst_sid, dict(state), self.task_sids))
+        walk = _Walk(self, Env(message, src_sid, dst_sid, dict(state), self.task_sids), _unknown_fields(key))
         for b in self.bindings_for(key):
             walk.spans.append(b.span)
             walk.body(b.body, TRUE, key)
         granted = z3.And(anyof(walk.ran), z3.Not(anyof(walk.denied)))
         return Outcome(granted, walk.env.state, walk.spans, anyof(walk.escapes), anyof(walk.overgrants))
 
-    def condition(self, e: Any, message: Sym | None, src_sid, dst_sid, state: State) -> tuple[z3.BoolRef, z3.BoolRef]:
+    def condition(self, e: Any, message: Sym | None, src_sid, dst_sid, state: State,
+                  key: EventKey | None = None) -> tuple[z3.BoolRef, z3.BoolRef]:
         """A property's condition: (value, runs incorrectly); it must be a Boolean."""
         walk = _Walk(self, Env(message if message is not None else SRecord({}), src_sid, dst_sid, dict(state),
-                               self.task_sids))
+                               self.task_sids), _unknown_fields(key) if key is not None else frozenset())
         v, err = walk.expr(e)
         if v.kind != "bool":
             return FALSE, TRUE
@@ -157,9 +159,38 @@ class Encoder:
         return v.z, err
 
 
+#: Stands for "every field": a message to an endpoint whose methods are unknown (opaque).
+_ANY_FIELD = "*"
+
+
+def _unknown_fields(key: EventKey) -> frozenset[str]:
+    """Message fields of ``key`` whose values Z3 cannot know: parameters without a type.
+
+    A kernel method documented by parameter names only (no IDL types), or any field of
+    a message to an opaque endpoint: the decision function reads whatever value the
+    message carries, but the symbolic message has no variable for it, so a rule that
+    reads one is not encoded faithfully and a proof over it must not be claimed.
+    """
+    mdef = key.method_def
+    if mdef is None:
+        return frozenset((_ANY_FIELD,)) if key.kind in ("request", "response", "error") else frozenset()
+    direction = {"request": "in", "response": "out"}.get(key.kind)
+    return frozenset(mdef.untyped_names(direction)) if direction and mdef.untyped else frozenset()
+
+
+def _has_field(message: Sym, name: str) -> bool:
+    fields = getattr(message, "fields", None)
+    try:
+        return fields is not None and name in fields
+    except TypeError:
+        return False
+
+
 class _Walk:
-    def __init__(self, enc: Encoder, env: Env):
+    def __init__(self, enc: Encoder, env: Env, unknown: frozenset[str] = frozenset()):
         self.enc, self.env = enc, env
+        self.unknown = unknown
+        self.pc: z3.BoolRef = TRUE                  # path condition of the expression being encoded
         self.ran: list = []
         self.denied: list = []
         self.spans: list = []
@@ -192,9 +223,11 @@ class _Walk:
     def call(self, c: CallDef, pc: z3.BoolRef) -> None:
         self.spans.append(c.span)
         if c.kind != "rule":
+            self.pc = pc
             _, err = self.expr(c.node)
             self.denied.append(z3.And(pc, err))
             return
+        self.pc = pc
         impl = self.enc.impls[c.object]
         arg, e1 = self.expr(c.arg)
         old = self.env.state[c.object]
@@ -209,6 +242,7 @@ class _Walk:
 
     def choice(self, ch: ChoiceDef, pc: z3.BoolRef, key: EventKey) -> None:
         cases = [a.case.value if a.case is not None else None for a in ch.arms]
+        self.pc = pc
         conds, err = self.selector(ch.expr, cases)
         self.denied.append(z3.And(pc, err))
         live = z3.And(pc, z3.Not(err))
@@ -282,6 +316,11 @@ class _Walk:
             return (SNum(sid), FALSE) if sid is not None else (SUnit(), TRUE)
         if head != "message":
             return SUnit(), TRUE
+        if len(e.path) > 1 and self.unknown and (e.path[1] in self.unknown or (
+                _ANY_FIELD in self.unknown and not _has_field(self.env.message, e.path[1]))):
+            # A value Z3 has no variable for: whatever is encoded here may be wrong.
+            self.escapes.append(self.pc)
+            self.enc.unknown_reads.add(".".join(e.path))
         v, errs = self.env.message, []
         for seg in e.path[1:]:
             v, err = struct.symbolic_field(v, seg)

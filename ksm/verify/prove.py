@@ -305,7 +305,8 @@ class _Proof:
         keys = self.universe.matching(
             (pat.kind,), set(pat.src.tasks) if pat.src is not None else None,
             set(pat.dst.tasks) if pat.dst is not None else None,
-            pat.endpoint, pat.interface, pat.method if pat.kind != "execute" else None)
+            pat.endpoint, pat.interface, pat.method if pat.kind != "execute" else None,
+            untyped_matters=self.prop.condition is not None)
         return [k for k in keys if k.senders and k.receivers]
 
     # ------------------------------------------------------------ entry
@@ -322,6 +323,12 @@ class _Proof:
             self.deep = False     # a limit of the model, not of Z3: the search stays at start-up
             status, how = UNKNOWN, ("a rule or expression involved can address a SID of a process not "
                                     "started at boot, whose model contexts are not modelled")
+            if self.enc.unknown_reads:
+                reads = sorted(self.enc.unknown_reads)
+                how = (f"the property or the rules involved read {', '.join(reads[:3])}{', ...' if len(reads) > 3 else ''}, a "
+                       "parameter without a known type (a kernel method documented by name only, or an endpoint "
+                       "outside the solution), whose values the model cannot follow; pass --sdk DIR for the "
+                       "SDK's descriptions")
             why = getattr(self, "_escape_unknown", "")
             if why:
                 how = (f"Z3 returned unknown: {why}, deciding whether a rule or expression involved can address "
@@ -341,7 +348,7 @@ class _Proof:
             self.related += out.spans
             cond, escape = TRUE, out.escape
             if self.prop.condition is not None:
-                c, err = self.enc.condition(self.prop.condition, inst.message.value, inst.src, inst.dst, state)
+                c, err = self.enc.condition(self.prop.condition, inst.message.value, inst.src, inst.dst, state, key)
                 cond = z3.And(c, z3.Not(err))
                 escape = anyof([escape, self.enc.last_escape])
             if not never:             # a spurious grant would hide the denial `always` looks for
@@ -653,7 +660,7 @@ class _Search:
             if self.prop.condition is not None:
                 nodes.append(self.prop.condition)
             ints, texts = literals_of(nodes)
-            gen = Candidates(key.params, ints, texts, self.rng)
+            gen = Candidates(key.search_params, ints, texts, self.rng)
             boundary = []
             for m in gen.boundary():
                 boundary.append(m)
@@ -666,7 +673,7 @@ class _Search:
         """Up to ``n`` candidates: boundary ones first, then random ones."""
         boundary, gen = self.pool(key)
         yield from boundary[:n]
-        if not key.params:
+        if not key.search_params:
             return                              # one message only: {}
         for _ in range(n - min(n, len(boundary))):
             yield gen.random()

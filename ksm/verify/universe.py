@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from policy_lang.solution import (
     KERNEL_CLASS, MatchDef, ChoiceDef, Solution, message_params,
 )
-from policy_lang.types import MethodDef
+from policy_lang.types import IntType, MethodDef, ParamDef
+
+_SEARCH_INT = IntType("SInt64", 64, True)
 
 from ..engine import Options, SecurityModule
+from .equivalence import Equivalence
 from ..events import Decision, Event
 
 
@@ -72,6 +75,22 @@ class EventKey:
     @property
     def params(self) -> tuple:
         return message_params(self.method_def, self.kind) if self.method_def is not None else ()
+
+    @property
+    def search_params(self) -> tuple:
+        """Parameters a concrete search may fill: the typed ones, else the untyped ones as SInt64.
+
+        A kernel method known by parameter names only has no typed parameters, so a
+        search would only ever try ``{}``; guessing SInt64 for its documented names lets
+        it try the values the rules compare with.  Only for searching: whatever it finds
+        is replayed through the decision function, which takes any integer there.
+        """
+        params = self.params
+        if params or self.method_def is None or not self.method_def.untyped:
+            return params
+        direction = {"request": "in", "response": "out"}.get(self.kind)
+        names = [n for n in self.method_def.untyped_names(direction) if n != "*"] if direction else []
+        return tuple(ParamDef(n, direction, _SEARCH_INT, None) for n in names)
 
     def event(self, src: Proc, dst: Proc | None, message: dict) -> Event:
         """The concrete event of this key between two of its processes."""
@@ -131,8 +150,14 @@ class Universe:
         return [d.event for d in self.boot if d.granted]
 
     # ------------------------------------------------------------------ keys
-    def keys(self) -> list[EventKey]:
-        """Every event key (expensive on large solutions: prefer :meth:`matching`)."""
+    def keys(self, collapse: bool = True) -> list[EventKey]:
+        """Every event key (expensive on large solutions: prefer :meth:`matching`).
+
+        ``collapse=False`` keeps every kernel key (see :meth:`matching`): for comparing
+        two policies, whose groups differ.
+        """
+        if not collapse:
+            return self.matching(collapse=False)
         if self._keys is None:
             self._keys = self.matching()
         return self._keys
@@ -147,13 +172,41 @@ class Universe:
     def matching(self, kinds=("request", "response", "error", "security", "execute"), src: set | None = None,
                  dst: set | None = None, endpoint: str | None = None, interface: str | None = None,
                  method: str | None = None, src_classes: set | None = None,
-                 dst_classes: set | None = None) -> list[EventKey]:
+                 dst_classes: set | None = None, collapse: bool = True,
+                 untyped_matters: bool = False) -> list[EventKey]:
         """Event keys of these kinds restricted to sender/receiver tasks or classes and names.
 
         ``src``/``dst`` are task names (None: any); for execute, ``dst`` names the
         started process (a task of init.yaml or a class).  Enumeration goes class by
         class, so a narrow question on a large solution stays cheap.
+
+        With ``collapse`` (the default) kernel keys the policy cannot tell apart are
+        kept once each (:mod:`ksm.verify.equivalence`): same sender and receiver
+        processes, same program, same message shape.  ``untyped_matters`` keeps
+        kernel methods apart by their untyped parameter names too, for a question that
+        reads the message itself (a property's ``where``).
         """
+        out = self._matching(kinds, src, dst, endpoint, interface, method, src_classes, dst_classes)
+        return self._collapse(out, untyped_matters) if collapse else out
+
+    def _collapse(self, keys: list[EventKey], untyped_matters: bool) -> list[EventKey]:
+        eq = self.memo.get("equivalence")
+        if eq is None:
+            eq = self.memo["equivalence"] = Equivalence(self.solution)
+        out: list[EventKey] = []
+        seen: set = set()
+        for k in keys:
+            if KERNEL_CLASS not in (k.src_cls, k.dst_cls) or k.kind == "execute":
+                out.append(k)
+                continue
+            sig = (k.kind, k.src_cls, k.dst_cls, k.senders, k.receivers,
+                   eq.signature(k.engine_key, k.method_def, untyped_matters))
+            if sig not in seen:
+                seen.add(sig)
+                out.append(k)
+        return out
+
+    def _matching(self, kinds, src, dst, endpoint, interface, method, src_classes, dst_classes) -> list[EventKey]:
         def procs(cls: str, tasks: set | None, classes: set | None) -> list[Proc]:
             if classes is not None and cls not in classes:
                 return []
