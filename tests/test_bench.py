@@ -41,3 +41,13 @@ def test_bench_flows_reports_labelling_checks_and_baselines():
                    "ratio to one walk", "derive the data-flow graphs", "peak resident memory"):
         assert figure in report, figure
     assert "[30 instances, 90 channels]" in report
+
+
+def test_bench_kernel_checks_every_verdict_and_decision():
+    """Tiny sizes; the benchmark itself asserts the verdicts per kind of class and every decision."""
+    from ksm.kernel_bench import bench_kernel
+
+    b = bench_kernel(sizes=(6,), events=300)
+    names = [name for name, _, _ in b.rows]
+    assert "classes=6: access table / load" in names and "classes=6: kernel / typed, warm" in names
+    assert all(value >= 0 for _, value, _ in b.rows)

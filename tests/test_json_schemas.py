@@ -236,6 +236,16 @@ CASES: dict[str, Case] = {
                   and _any(d["links"], lambda link: _any(link["hops"], lambda h: "condition" in h))),
     "graph-plain": Case(("graph", m("echo"), *J, "--no-conditions", "--hide", "Einit"), 0,
                         lambda d: "Einit" not in {n["id"] for n in d["nodes"]}),
+    # kernel
+    "kernel": Case(("kernel", str(ROOT / "docs/examples/kernel_demo"), *J), 1,
+                   lambda d: not d["ok"] and d["untrusted_dangerous"]
+                   and _any(d["classes"], lambda c: _any(c["calls"], lambda x: x["classification"] == "dangerous"
+                                                         and x["verdict"] == "always" and x["sites"]))),
+    "kernel-trusted": Case(("kernel", m("echo"), "--dangerous", "--trusted", "Einit", "--trusted", "echo.Client",
+                            "--trusted", "echo.Server", *J), 0,
+                           lambda d: d["ok"] and d["dangerous_only"] and _any(d["classes"], lambda c: c["trusted"])),
+    "kernel-methods": Case(("kernel", "--methods", *J), 0,
+                           lambda d: d["endpoints"] and d["danger_classes"] and "classes" not in d),
     # diff
     "diff": Case(("diff", m("smart_lock"), m("smart_lock_flawed"), *J), 0,
                  lambda d: _any(d["differences"], lambda x: x["change"] == "new-grant" and "witness" in x)),
@@ -393,6 +403,8 @@ def test_every_schema_is_exercised():
     ("simulate-scenario", ("runs", 0, "outcome", "status"), "done"),
     ("simulate-scenario", ("surprise",), True),                      # an unknown top-level key
     ("decide-grant", ("schema",), "ksm-decide/2"),                  # another version
+    ("kernel", ("classes", 0, "calls", 0, "verdict"), "sometimes"),   # not always/conditional/never
+    ("kernel-methods", ("endpoints", 0, "methods", 0, "danger"), ["boredom"]),   # not a danger class
 ])
 def test_schemas_reject_what_they_do_not_describe(key, path, value, runs, capsys):
     doc = json.loads(json.dumps(runs.doc(key, capsys)))

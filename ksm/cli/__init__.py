@@ -6,7 +6,7 @@ option, a path that does not exist, a broken settings file) · 3 a bug in ksm.
 
 Each subcommand lives with its neighbours in ``solution_cmds`` (check, test, decide,
 crosscheck, diff), ``proof_cmds`` (prove, flows, graph) and ``run_cmds`` (simulate,
-lint, verify, bench, codes, completion); ``common`` holds what they share and
+lint, verify, bench, codes, completion) and ``kernel_cmds`` (kernel); ``common`` holds what they share and
 ``settings`` turns ksm.toml into argparse defaults, so the file and the command line
 are one vocabulary checked by one parser.
 """
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import proof_cmds, run_cmds, solution_cmds
+from . import kernel_cmds, proof_cmds, run_cmds, solution_cmds
 from .common import (EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Parser, add_solution_args, options_from,
                      print_diagnostics, render_text, safe_streams)
 from .run_cmds import codes_markdown
@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "diff": (solution_cmds.add_diff, solution_cmds.cmd_diff),
     "crosscheck": (solution_cmds.add_crosscheck, solution_cmds.cmd_crosscheck),
     "graph": (proof_cmds.add_graph, proof_cmds.cmd_graph),
+    "kernel": (kernel_cmds.add_kernel, kernel_cmds.cmd_kernel),
     "simulate": (run_cmds.add_simulate, run_cmds.cmd_simulate),
     "bench": (run_cmds.add_bench, run_cmds.cmd_bench),
     "codes": (run_cmds.add_codes, run_cmds.cmd_codes),

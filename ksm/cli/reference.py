@@ -20,6 +20,7 @@ EXIT_ONE = {
     "diff": "with `--fail-on`: the versions differ as it says",
     "crosscheck": "- (a disagreement is a bug in ksm: 3)",
     "graph": "the solution or a property file has errors",
+    "kernel": "a class not marked trusted is granted a potentially dangerous kernel method always",
     "simulate": "the run failed (crash, deadlock, timeout, unmet expectation, observed forbidden flow)",
     "bench": "`bench fuzz` found a disagreement, a contradicted proof, a failed replay or a crash",
     "codes": "-",

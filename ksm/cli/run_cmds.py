@@ -190,6 +190,7 @@ BENCHES = {
     "flows": "channel-graph labelling and flow checks on generated solutions",
     "simulate": "IPC round trips per second in the simulator",
     "lint": "the linter on a generated 10,000-line policy",
+    "kernel": "the kernel access table, its lint rules and kernel decisions on generated solutions",
     "fuzz": "differential testing on --seeds random solutions: decision function vs Z3 model, "
             "PROVED confirmed by probes, counterexamples replayed (a failure exits 1)",
 }
@@ -230,6 +231,10 @@ def _run_bench(args: argparse.Namespace):
         from ksm.lint.bench import bench_lint
 
         return bench_lint(args.lines, args.repeat)
+    if args.what == "kernel":
+        from ksm.kernel_bench import bench_kernel
+
+        return bench_kernel()
     if args.what == "fuzz":
         from ksm.fuzz import run_fuzz
 

@@ -26,6 +26,7 @@ CATEGORIES = {
     "conditions": "Conditions decided by the IDL bounds",
     "objects": "Policy objects and audit",
     "flow": "Flow state machines",
+    "kernel": "Least privilege on kernel calls",
 }
 
 

@@ -157,7 +157,7 @@ def _plain(lines: list[list[Segment]]) -> str:
     return "\n".join("".join(text for text, _ in line) for line in lines)
 
 
-def _coloured(lines: list[list[Segment]]) -> str:
+def coloured(lines: list[list[Segment]]) -> str:
     """The same lines through rich with ANSI colours.
 
     Everything that could vary with the environment is pinned (terminal, colour
@@ -182,7 +182,7 @@ def _coloured(lines: list[list[Segment]]) -> str:
 def render_text(result: LintResult, *, color: bool = False, excerpts: bool = True) -> str:
     """The terminal report: findings with excerpts and hints, then :func:`summary`."""
     lines = _text_lines(result, excerpts)
-    return _coloured(lines) if color else _plain(lines)
+    return coloured(lines) if color else _plain(lines)
 
 
 # --- json -----------------------------------------------------------------------------------

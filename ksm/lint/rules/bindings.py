@@ -113,7 +113,7 @@ def where(span: Span | None, here: Span | None, root: str = "") -> str:
         "instead of the server's error code: failures become indistinguishable from policy denials.",
     bad=Example("use nk.base._\n\nuse EDL kl.core.Core\nuse EDL Einit\nuse EDL demo.Client\n"
                 "use EDL demo.Server\nuse EDL demo.Logger\n\nexecute: kl.core.Execute\n\n"
-                "execute { grant () }\nrequest dst=kl.core.Core { grant () }\n"
+                "execute { grant () }\nrequest dst=kl.core.Core interface=kl.core.Sync { grant () }\n"
                 "response src=kl.core.Core { grant () }\n\n"
                 "request src=demo.Client dst=demo.Server endpoint=core.store { grant () }\n"
                 "request dst=demo.Logger { grant () }\nresponse { grant () }\n"),
