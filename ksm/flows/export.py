@@ -11,6 +11,13 @@ channel from client to server (static, declared, policy or the kernel's), labell
 
 The per-method detail (request, response, error: granted or denied, the condition,
 the proof) goes into tooltips (DOT, HTML) and the JSON.
+
+When the kernel is described (it has endpoints), each process's arrow to the kernel
+is labelled with its **kernel services** instead, ``kernel: 4 endpoints, 12
+dangerous`` (see :meth:`ChannelGraph.kernel_services`), and every process node carries
+them: the ``kernel_services`` node attribute of the JSON (``null`` for the kernel
+itself and when the kernel is opaque), a tooltip in DOT, a "Kernel services" section
+in the HTML page's detail panel.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..verify.prove import REFUTED
-from .graph import ChannelGraph, Hop
+from .graph import ChannelGraph, Hop, KernelServices
 from .labels import DENIED, GRANTED, Labeller
 
 FORMATS = ("dot", "mermaid", "json", "html")
@@ -35,6 +42,7 @@ class Channel:
     channel: str
     hops: list[Hop] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)     # refuted flow properties crossing it
+    services: KernelServices | None = None                 # a process -> kernel channel: what it may call
 
     @property
     def status(self) -> str:
@@ -45,12 +53,14 @@ class Channel:
 
     @property
     def label(self) -> str:
+        if self.services is not None:
+            return self.services.label
         requests = [h for h in self.hops if h.kind == "request"]
         granted = sum(h.label.status == GRANTED for h in requests)
         return f"{self.channel}: {granted}/{len(requests)}"
 
     def tooltip(self, conditions: dict) -> str:
-        lines = [f"{self.client} -> {self.server} ({self.channel})"]
+        lines = [f"{self.client} -> {self.server} ({self.label if self.services is not None else self.channel})"]
         for h in self.hops:
             cond = conditions.get(id(h))
             extra = f", {cond.status}" + (f": {cond.reason}" if cond.reason else "") if cond else ""
@@ -73,6 +83,9 @@ class GraphExport:
             if hop.client in shown and hop.server in shown:
                 key = (hop.client, hop.server)
                 self.channels.setdefault(key, Channel(hop.client, hop.server, hop.channel)).hops.append(hop)
+        for ch in self.channels.values():
+            if ch.channel == "kernel" and ch.server == graph.kernel:
+                ch.services = graph.kernel_services(ch.client)
         for r in self.results:
             if r.status == REFUTED:
                 for hop in r.path:
@@ -99,7 +112,9 @@ class GraphExport:
             cls = self.cg.procs[n].cls
             label = n if cls == n else f"{n}\n{cls}"
             shape = ", shape=hexagon" if n == self.cg.kernel else ""
-            out.append(f"  {_dq(n)} [label={_dq(label)}{shape}];")
+            services = self.cg.kernel_services(n)
+            tip = f", tooltip={_dq(services_text(services))}" if services is not None else ""
+            out.append(f"  {_dq(n)} [label={_dq(label)}{shape}{tip}];")
         for ch in self.channels.values():
             attrs = [f"label={_dq(ch.label)}", f"tooltip={_dq(ch.tooltip(self.conditions))}"]
             attrs += {GRANTED: [], DENIED: ["style=dashed", "color=gray", "fontcolor=gray"],
@@ -134,7 +149,9 @@ class GraphExport:
         g = nx.DiGraph(flows=[r.to_json() for r in self.results], dynamic=self.cg.dynamic,
                        kernel=self.cg.kernel, kernel_relay=self.cg.kernel_relay)
         for n in self.nodes:
-            g.add_node(n, cls=self.cg.procs[n].cls, kernel=n == self.cg.kernel)
+            services = self.cg.kernel_services(n)
+            g.add_node(n, cls=self.cg.procs[n].cls, kernel=n == self.cg.kernel,
+                       kernel_services=services.to_json() if services is not None else None)
         for ch in self.channels.values():
             g.add_edge(ch.client, ch.server, channel=ch.channel, status=ch.status, label=ch.label,
                        forbidden=ch.forbidden, hops=[self._hop_json(h) for h in ch.hops])
@@ -155,6 +172,18 @@ class GraphExport:
         from .page import render_page
 
         return render_page(self, title)
+
+
+def services_text(services: KernelServices) -> str:
+    """The kernel services of a process as plain lines (DOT tooltips)."""
+    lines = [f"{services.label} ({services.methods} methods; {services.cls}, "
+             f"{'trusted' if services.trusted else 'untrusted'})"]
+    for e in services.endpoints:
+        line = f"{e.endpoint}: {e.verdict}, {len(e.calls)}/{e.total} methods"
+        if e.dangerous:
+            line += "; dangerous: " + ", ".join(c.method for c in e.dangerous)
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _dq(text: str) -> str:

@@ -17,6 +17,12 @@ kernel but not pass through it, since the toolkit assumes the kernel's services 
 not hand one process's data to another (its IPC transport is what the graph already
 models).  ``kernel_relay=True`` drops that assumption.
 
+Kernel services: what each process may ask of a described kernel (``kl.core.Core``
+with endpoints, built in or from the SDK) is summarised per node by
+:meth:`ChannelGraph.kernel_services`: the endpoints some method of which its class may
+call, with the verdicts of :func:`ksm.kernel_access.kernel_access` (``ksm kernel``:
+per class, over every state) and the documented dangerous methods among them.
+
 Data-flow graph (``DiGraph``): an edge u -> v when some granted message moves data
 from u to v: a granted request moves its in-parameters client -> server; a granted
 response (out-parameters) or error (error-parameters) moves data server -> client,
@@ -26,7 +32,7 @@ it and a weight from 1 to 10 (:func:`weight`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
@@ -135,6 +141,83 @@ def weight(params) -> int:
     return 10
 
 
+# ---------------------------------------------------------------------- kernel services
+@dataclass(frozen=True)
+class KernelService:
+    """One kernel endpoint a process class may call: its granted methods."""
+
+    endpoint: str
+    interface: str
+    total: int                          # methods of the endpoint
+    calls: tuple = ()                   # the granted ones (:class:`ksm.kernel_access.KernelCall`)
+
+    @property
+    def verdict(self) -> str:
+        """``always`` when every granted method is granted always, else ``conditional``."""
+        return "always" if all(c.verdict == "always" for c in self.calls) else "conditional"
+
+    @property
+    def dangerous(self) -> tuple:
+        return tuple(c for c in self.calls if c.dangerous)
+
+    @property
+    def conditional(self) -> tuple:
+        return tuple(c for c in self.calls if c.verdict != "always")
+
+    def to_json(self) -> dict:
+        return {"endpoint": self.endpoint, "interface": self.interface, "verdict": self.verdict,
+                "methods": len(self.calls), "of": self.total,
+                "conditional": [{"method": c.method, "why": c.why} for c in self.conditional],
+                "dangerous": [{"method": c.method, "verdict": c.verdict, "danger": list(c.facts.danger),
+                               "reason": c.facts.reason} for c in self.dangerous]}
+
+
+@dataclass(frozen=True)
+class KernelServices:
+    """The kernel endpoints one process class may call (empty: none at all)."""
+
+    cls: str
+    trusted: bool
+    source: str                         # "built-in" or "sdk": where the kernel description came from
+    endpoints: tuple[KernelService, ...] = field(default_factory=tuple)
+
+    @property
+    def methods(self) -> int:
+        return sum(len(e.calls) for e in self.endpoints)
+
+    @property
+    def dangerous(self) -> int:
+        return sum(len(e.dangerous) for e in self.endpoints)
+
+    @property
+    def conditional(self) -> int:
+        return sum(len(e.conditional) for e in self.endpoints)
+
+    @property
+    def label(self) -> str:
+        """The compact label of the process -> kernel arrow, e.g. ``kernel: 4 endpoints, 12 dangerous``."""
+        n = len(self.endpoints)
+        text = f"kernel: {n} endpoint{'' if n == 1 else 's'}"
+        if self.conditional:
+            text += f" ({self.conditional} conditional)"
+        return f"{text}, {self.dangerous} dangerous"
+
+    def to_json(self) -> dict:
+        return {"class": self.cls, "trusted": self.trusted, "source": self.source,
+                "methods": self.methods, "dangerous": self.dangerous, "conditional": self.conditional,
+                "endpoints": [e.to_json() for e in self.endpoints]}
+
+
+def _services(row, source: str) -> KernelServices:
+    """Group one class's row of the kernel access table by endpoint, in the description's order."""
+    by_ep: dict[str, list] = {}
+    for c in row.calls:
+        by_ep.setdefault(c.endpoint, []).append(c)
+    eps = tuple(KernelService(ep, calls[0].interface, len(calls), tuple(c for c in calls if c.granted))
+                for ep, calls in by_ep.items())
+    return KernelServices(row.cls, row.trusted, source, tuple(e for e in eps if e.calls))
+
+
 # ---------------------------------------------------------------------- graphs
 class ChannelGraph:
     """Channels between process instances, each hop labelled by the prover."""
@@ -149,6 +232,7 @@ class ChannelGraph:
         self.kernel_relay = kernel_relay
         self.graph = nx.MultiDiGraph()
         self.hops: list[Hop] = []
+        self._services: dict[str, KernelServices | None] | None = None
         self._weights: dict[tuple, int] = {}     # (method def, kind) -> weight; the defs live in the solution
         procs = {p.task: p for p in self.universe.procs if p.task}
         self.procs = procs
@@ -183,6 +267,30 @@ class ChannelGraph:
     def non_relays(self) -> set[str]:
         """Nodes a flow may start or end at but not pass through."""
         return {self.kernel} if self.kernel is not None and not self.kernel_relay else set()
+
+    @property
+    def kernel_described(self) -> bool:
+        """Whether the kernel has endpoints (built in or the SDK's), so that its services can be listed."""
+        kernel = self.universe.solution.classes.get(KERNEL_CLASS)
+        return self.kernel is not None and kernel is not None and bool(kernel.endpoints)
+
+    def kernel_services(self, task: str) -> KernelServices | None:
+        """The kernel endpoints ``task`` may call (None for the kernel itself, or an undescribed kernel).
+
+        Per class, from :func:`ksm.kernel_access.kernel_access` (computed once, memoised
+        on the solution; the hop labels of kernel requests use the same table).
+        """
+        if self._services is None:
+            self._services = {}
+            if self.kernel_described:
+                from ..kernel_access import kernel_access
+
+                table = kernel_access(self.universe.solution, self.universe.options)
+                self._services = {row.cls: _services(row, table.source) for row in table.classes}
+        p = self.procs.get(task)
+        if p is None or task == self.kernel:
+            return None
+        return self._services.get(p.cls)
 
     def _addresses(self, server: Proc):
         return [(ep, iface, m, mdef) for cls, ep, iface, m, mdef in self.universe._addresses() if cls == server.cls]

@@ -12,6 +12,15 @@ is re-decided concretely for each other pair when it is "granted".  Only pairs w
 re-decision disagrees (rules that read per-SID state) get a proof of their own.  A
 solution of 1,000 instances of ten classes thus needs about as many Z3 calls as one
 of ten instances.
+
+Why kernel hops skip the prover when they can: the described kernel adds some 160
+methods, three hops each, per client class, and most are settled without Z3.  A
+request to the kernel takes the verdict of :func:`ksm.kernel_access.kernel_access`,
+which decides whole groups of methods at once (over every state, so "never" and
+"always" are sure); a response or error of the kernel is settled when its compiled
+program is empty (default deny) or a plain allowlist entry.  An "always" hop gets as
+witness one plain message granted right after start-up, re-decided by the decision
+function (else the prover is asked after all); a conditional one goes to the prover.
 """
 from __future__ import annotations
 
@@ -19,14 +28,17 @@ from dataclasses import dataclass
 
 from policy_lang.diagnostics import Span
 from policy_lang.props import EventPattern, ProcRef, Property
+from policy_lang.solution import KERNEL_CLASS, message_params
 
 from ..engine import SecurityModule
 from ..events import Event
+from ..verify.message import Candidates
 from ..verify.prove import PROVED, REFUTED, Counterexample, Prover, TraceStep
 from ..verify.universe import Proc
 
 GRANTED, DENIED, UNKNOWN = "granted", "denied", "unknown"
 ALWAYS, DEPENDS = "always", "depends"
+NEVER = "never"                               # a kernel hop's cheap verdict (never a Condition status)
 
 _HERE = Span("<flows>", 1, 1)
 
@@ -60,9 +72,18 @@ class Labeller:
         self._conditions: dict = {}
         self._class_refs: dict[str, ProcRef] = {}
         self._prefixes: dict[int, tuple] = {}
+        self._kernel: dict[tuple, tuple[str, str] | None] = {}   # class key -> (always|never, how)
+        self._kernel_module: SecurityModule | None = None
+        self._kernel_calls: dict[str, dict] = {}                 # class -> (endpoint, method) -> KernelCall
         self.questions = 0                    # proofs asked (for the benchmark)
+        self.shortcuts = 0                    # kernel hops settled without a proof
 
     def label(self, kind: str, src: Proc, dst: Proc, endpoint: str | None, method: str | None) -> HopLabel:
+        if KERNEL_CLASS in (src.cls, dst.cls):
+            quick = self._kernel_label(kind, src, dst, endpoint, method)
+            if quick is not None:
+                self.shortcuts += 1
+                return quick
         result = self._ask(kind, self._class_ref(src.cls), self._class_ref(dst.cls), endpoint, method)
         if result.status == PROVED:
             return HopLabel(DENIED, result.how)
@@ -76,6 +97,81 @@ class Labeller:
         if own.status == REFUTED:
             return HopLabel(GRANTED, own.how, own.counterexample)
         return HopLabel(UNKNOWN, own.how)
+
+    # ------------------------------------------------------------------ the kernel
+    def _kernel_label(self, kind: str, src: Proc, dst: Proc, endpoint, method) -> HopLabel | None:
+        """A kernel hop settled without the prover, or None (then the prover decides it)."""
+        verdict = self._kernel_verdict(kind, src.cls, dst.cls, endpoint, method)
+        if verdict is None:
+            return None
+        status, how = verdict
+        if status == NEVER:
+            return HopLabel(DENIED, how)
+        witness = self._kernel_witness(kind, src, dst, endpoint, method)
+        if witness is None:         # the plain message is not granted after all: ask the prover
+            self._kernel[(kind, src.cls, dst.cls, endpoint, method)] = None
+            return None
+        return HopLabel(GRANTED, f"{how}; witness right after start-up", witness)
+
+    def _kernel_verdict(self, kind: str, src_cls: str, dst_cls: str, endpoint, method) -> tuple[str, str] | None:
+        """("always" | "never", how) for a class key of a kernel hop, when a cheap answer exists."""
+        key = (kind, src_cls, dst_cls, endpoint, method)
+        if key in self._kernel:
+            return self._kernel[key]
+        found = None
+        iface = self._kernel_interface(endpoint, method)
+        if iface is not None and kind == "request" and dst_cls == KERNEL_CLASS and src_cls != KERNEL_CLASS:
+            found = self._request_verdict(src_cls, endpoint, method)
+        elif iface is not None and kind in ("response", "error") and src_cls == KERNEL_CLASS \
+                and dst_cls != KERNEL_CLASS:
+            program = self._module()._program((kind, KERNEL_CLASS, dst_cls, endpoint, iface, method))
+            if not program.steps:
+                found = (NEVER, f"no binding selects a kernel {kind} to {dst_cls} (default deny)")
+            elif _plain_grant(program):
+                found = (ALWAYS, f"kernel {kind}s to {dst_cls} are always granted (a plain allowlist entry)")
+        self._kernel[key] = found
+        return found
+
+    def _request_verdict(self, cls: str, endpoint: str, method: str) -> tuple[str, str] | None:
+        from ..kernel_access import ALWAYS as K_ALWAYS, NEVER as K_NEVER, kernel_access
+
+        calls = self._kernel_calls.get(cls)
+        if calls is None:
+            row = kernel_access(self.universe.solution, self.universe.options).of(cls)
+            calls = self._kernel_calls[cls] = {(c.endpoint, c.method): c for c in row.calls} if row else {}
+        call = calls.get((endpoint, method))
+        if call is None:
+            return None
+        if call.verdict == K_NEVER:
+            why = "no binding selects it (default deny)" if not call.bindings else "denied in every state"
+            return NEVER, f"kernel access of {cls}: never, {why}"
+        if call.verdict == K_ALWAYS:
+            return ALWAYS, f"kernel access of {cls}: always granted"
+        return None
+
+    def _kernel_interface(self, endpoint, method) -> str | None:
+        """The interface of a kernel endpoint that has ``method``, if the kernel is described."""
+        kernel = self.universe.solution.classes.get(KERNEL_CLASS)
+        ep = kernel.endpoint(endpoint) if kernel is not None and isinstance(endpoint, str) else None
+        if ep is None or not any(m.name == method for m in ep.interface.methods):
+            return None
+        return ep.interface.name
+
+    def _module(self) -> SecurityModule:
+        if self._kernel_module is None:
+            self._kernel_module = SecurityModule(self.universe.solution, self.universe.options)
+        return self._kernel_module
+
+    def _kernel_witness(self, kind: str, src: Proc, dst: Proc, endpoint: str, method: str) -> Counterexample | None:
+        """One plain message of this kind granted right after start-up, or None."""
+        kernel = self.universe.solution.classes[KERNEL_CLASS]
+        mdef = next(m for m in kernel.endpoint(endpoint).interface.methods if m.name == method)
+        message = Candidates(message_params(mdef, kind)).message(lambda path, t: None)
+        ctor = {"request": Event.request, "response": Event.response, "error": Event.error}[kind]
+        event = ctor(src.ref, dst.ref, endpoint, method, message)
+        if not self.prover.booted().decide(event).granted:
+            return None
+        return Counterexample(self.universe.boot_events(), [TraceStep(event, "granted")])
 
     # ------------------------------------------------------------------ helpers
     def _class_ref(self, cls: str) -> ProcRef:
@@ -143,6 +239,11 @@ class Labeller:
         found = self._conditions.get(key)
         if found is not None:
             return found
+        if KERNEL_CLASS in (src.cls, dst.cls):
+            quick = self._kernel_verdict(kind, src.cls, dst.cls, endpoint, method)
+            if quick is not None and quick[0] == ALWAYS:
+                found = self._conditions[key] = Condition(ALWAYS, quick[1])
+                return found
         r = self._ask(kind, self._class_ref(src.cls), self._class_ref(dst.cls), endpoint, method, "always")
         if r.status == PROVED:
             found = Condition(ALWAYS, r.how)
@@ -156,3 +257,15 @@ class Labeller:
             found = Condition(UNKNOWN, r.how)
         self._conditions[key] = found
         return found
+
+
+def _plain_grant(program) -> bool:
+    """Whether a compiled program is a pure allowlist entry: matched sections and ``grant ()`` only.
+
+    The engine's own flag (``always_granted``) is off when the solution audits, as its
+    fast path would skip the audit records; the verdict is the same either way.
+    """
+    if program.always_granted:
+        return True
+    const = [getattr(st, "const_step", None) for st in program.steps]
+    return bool(const) and all(c is not None for c in const) and any(c.verdict == "granted" for c in const)

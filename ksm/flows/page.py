@@ -5,7 +5,10 @@ dependency, and a channel graph reads best left to right anyway, clients before
 their servers.  Layers are longest paths in the graph of strongly connected
 components; a few barycentre sweeps order each layer to cut crossings.  The page
 embeds an SVG drawing; the only script highlights the edges of the flow property
-(or channel) a reader clicks.
+(or channel, or process) a reader clicks, and opens the detail panel of a clicked
+process: its class and its **kernel services**, the kernel endpoints it may call
+with their verdicts and the dangerous methods highlighted.  Without the script every
+panel is shown, one after the other.
 """
 from __future__ import annotations
 
@@ -83,17 +86,33 @@ def render_page(export, title: str) -> str:
         label = "" if kernel and not ch.forbidden else f'<text x="{lx}" y="{ly}">{escape(ch.label)}</text>'
         svg.append(f'<g class="{classes}" id="{eid}"><title>{escape(ch.tooltip(export.conditions))}</title>'
                    f'<path d="{d}" marker-end="url(#arrow-{marker})"/>{label}</g>')
+    node_ids = {n: f"n{i}" for i, n in enumerate(export.nodes)}
+    touching: dict[str, list[str]] = {n: [] for n in export.nodes}       # a node's edges, highlighted on a click
+    for (client, server), eid in edge_ids.items():
+        touching[client].append(eid)
+        if server != client:
+            touching[server].append(eid)
     for n in export.nodes:
         x, y = pos[n]
         cls = export.cg.procs[n].cls
         kind = "node kernel" if n == export.cg.kernel else "node"
         sub = f'<text class="cls" x="{x + BOX_W // 2}" y="{y + 33}">{escape(cls)}</text>' if cls != n else ""
-        svg.append(f'<g class="{kind}"><title>{escape(n)} ({escape(cls)})</title>'
+        services = export.cg.kernel_services(n)
+        badge, tip = "", f"{n} ({cls})"
+        if services is not None:
+            tip += f"\n{services.label}"
+            if services.dangerous:
+                badge = (f'<text class="kbadge" x="{x + BOX_W - 6}" y="{y + 12}">'
+                         f'&#9888; {services.dangerous}</text>')
+        edges = " ".join(touching[n])
+        svg.append(f'<g class="{kind}" id="{node_ids[n]}" data-edges="{edges}" data-detail="detail-{node_ids[n]}" '
+                   f'tabindex="0"><title>{escape(tip)}</title>'
                    f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
-                   f'<text x="{x + BOX_W // 2}" y="{y + (18 if sub else 26)}">{escape(n)}</text>{sub}</g>')
+                   f'<text x="{x + BOX_W // 2}" y="{y + (18 if sub else 26)}">{escape(n)}</text>{sub}{badge}</g>')
     svg.append("</svg>")
     return _PAGE.format(title=escape(title), svg="\n".join(svg), flows=_flow_rows(export, edge_ids),
                         channels=_channel_rows(export, channels, edge_ids),
+                        details=_node_details(export, node_ids),
                         summary=escape(_summary(export)))
 
 
@@ -118,10 +137,64 @@ def _flow_rows(export, edge_ids: dict) -> str:
     return "\n".join(rows)
 
 
+def _node_details(export, node_ids: dict) -> str:
+    """One detail panel per process: its class and its kernel services."""
+    cg = export.cg
+    out = []
+    for n in export.nodes:
+        cls = cg.procs[n].cls
+        head = f'<h3>{escape(n)}' + (f' <small>{escape(cls)}</small>' if cls != n else "") + "</h3>"
+        if n == cg.kernel:
+            body = ("<p>The kernel. Every process may call it without a channel; what each one may call is "
+                    "in that process's <em>Kernel services</em>.</p>")
+        else:
+            body = _kernel_section(cg.kernel_services(n), cg.kernel_described)
+        out.append(f'<section class="node-detail" id="detail-{node_ids[n]}">{head}{body}</section>')
+    return "\n".join(out)
+
+
+def _kernel_section(services, described: bool) -> str:
+    """The "Kernel services" section of a process's panel."""
+    out = ['<h4>Kernel services</h4>']
+    if services is None:
+        why = "its class is not in the kernel access table" if described else \
+            "the kernel is not described (an opaque <code>kl.core.Core</code>)"
+        out.append(f"<p>Not known: {why}.</p>")
+        return "".join(out)
+    trust = "trusted" if services.trusted else "untrusted"
+    if not services.endpoints:
+        out.append(f"<p>{escape(services.cls)} ({trust}) may call no kernel method.</p>")
+        return "".join(out)
+    n = len(services.endpoints)
+    out.append(f'<p>{escape(services.cls)} ({trust}) may call {services.methods} method(s) of {n} endpoint(s)'
+               f'{f", {services.conditional} only under conditions" if services.conditional else ""}; '
+               f'<span class="danger">{services.dangerous} potentially dangerous</span>.</p>')
+    out.append('<table class="kernel"><tr><th>endpoint</th><th>verdict</th><th>methods</th>'
+               '<th>granted methods</th></tr>')
+    for e in services.endpoints:
+        names = " ".join(_method(c) for c in e.calls)
+        out.append(f'<tr class="{e.verdict}"><td><code>{escape(e.endpoint)}</code></td><td>{e.verdict}</td>'
+                   f'<td>{len(e.calls)}/{e.total}</td><td>{names}</td></tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
+def _method(call) -> str:
+    """A granted kernel method: red when dangerous, italic when granted only under conditions."""
+    classes = ["m"] + (["danger"] if call.dangerous else []) + (["cond"] if call.verdict != "always" else [])
+    tip = [call.facts.danger_text() if call.facts is not None else "not in the kernel description"]
+    if call.verdict != "always":
+        tip.append(f"granted under conditions: {call.why}" if call.why else "granted under conditions")
+    return f'<span class="{" ".join(classes)}" title="{escape("; ".join(tip))}">{escape(call.method)}</span>'
+
+
 def _channel_rows(export, channels, edge_ids: dict) -> str:
     rows = []
     for ch in channels:
-        hops = "<br/>".join(escape(line) for line in ch.tooltip(export.conditions).splitlines()[1:])
+        lines = ch.tooltip(export.conditions).splitlines()[1:]
+        hops = "<br/>".join(escape(line) for line in lines)
+        if ch.services is not None:          # a kernel channel: hundreds of messages, folded
+            hops = f"<details><summary>{len(lines)} messages</summary>{hops}</details>"
         rows.append(f'<tr class="chan" data-edges="{edge_ids[(ch.client, ch.server)]}" tabindex="0">'
                     f'<td>{escape(ch.client)} &rarr; {escape(ch.server)}</td><td>{escape(ch.channel)}</td>'
                     f'<td>{escape(ch.status)}</td><td><small>{hops}</small></td></tr>')
@@ -157,6 +230,19 @@ tr.flow, tr.chan {{ cursor: pointer; }}
 tr.refuted td:first-child {{ color: #d62728; font-weight: bold; }}
 tr.proved td:first-child {{ color: #2a7d2a; font-weight: bold; }}
 tr.selected {{ background: #fff6d5; }}
+.node {{ cursor: pointer; }}
+.node.selected rect {{ stroke-width: 3; stroke: #e0a800; }}
+.node text.kbadge {{ text-anchor: end; font-size: 10px; fill: #d62728; font-weight: bold; }}
+.node-detail {{ border: 1px solid #ddd; padding: 0.2em 1em 0.8em; margin: 0.6em 0; }}
+.js .node-detail {{ display: none; }}
+.js .node-detail.open {{ display: block; }}
+.nojs-hidden {{ display: none; }}
+.js .nojs-hidden {{ display: block; }}
+.m {{ display: inline-block; padding: 0 3px; margin: 1px; border-radius: 3px; background: #eef3fb; }}
+.m.danger, span.danger {{ color: #d62728; font-weight: bold; }}
+.m.danger {{ background: #fde8e8; }}
+.m.cond {{ font-style: italic; border: 1px dashed #888; }}
+table.kernel tr.conditional td:nth-child(2) {{ font-style: italic; }}
 </style>
 </head>
 <body>
@@ -165,8 +251,18 @@ tr.selected {{ background: #fff6d5; }}
 <p>Arrows go from client to server. Solid: some message is granted; dashed grey: the policy denies
 every message; red: on the witness path of a refuted flow property. Label <code>CHANNEL: g/n</code>:
 g of the server's n methods can be requested. Hover an arrow for its methods; click a row to highlight.</p>
+<p><strong>Kernel services:</strong> an arrow to the kernel is labelled <code>kernel: E endpoints, D dangerous</code>
+(in its tooltip). Click a process for its detail panel: the kernel endpoints it may call, <em>always</em> or
+<span class="m cond">only under conditions</span>, as <code>ksm kernel</code> decides them per class, with the
+potentially <span class="m danger">dangerous</span> methods in red; <span class="danger">&#9888; D</span> on a box
+counts them.</p>
 <div id="wrap">
 {svg}
+</div>
+<h2>Process details</h2>
+<p class="nojs-hidden">Click a process in the drawing to see its details here.</p>
+<div id="details">
+{details}
 </div>
 <h2>Flow properties</h2>
 <table><tr><th>status</th><th>property</th><th>certificate or witness path</th></tr>
@@ -178,15 +274,23 @@ g of the server's n methods can be requested. Hover an arrow for its methods; cl
 </table>
 <script>
 (function () {{
+  document.documentElement.classList.add("js");
   var svg = document.getElementById("graph");
-  var rows = document.querySelectorAll("tr[data-edges]");
+  var rows = document.querySelectorAll("[data-edges]");
+  var panels = document.querySelectorAll(".node-detail");
   function select(row) {{
     var on = !row.classList.contains("selected");
     rows.forEach(function (r) {{ r.classList.remove("selected"); }});
+    panels.forEach(function (p) {{ p.classList.remove("open"); }});
     svg.querySelectorAll(".edge").forEach(function (e) {{ e.classList.remove("focus"); }});
     svg.classList.toggle("focusing", on);
     if (!on) return;
     row.classList.add("selected");
+    var detail = row.getAttribute("data-detail");
+    if (detail) {{
+      var panel = document.getElementById(detail);
+      if (panel) {{ panel.classList.add("open"); panel.scrollIntoView({{block: "nearest"}}); }}
+    }}
     row.getAttribute("data-edges").split(" ").forEach(function (id) {{
       var e = document.getElementById(id);
       if (e) e.classList.add("focus");
