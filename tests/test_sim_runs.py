@@ -143,7 +143,7 @@ def test_trace_exports(echo):
     rep = run_behaviours(echo, None)
     records = rep.kernel.records
     text = timeline(records)
-    assert "DENIED rcSecurityDisallow" in text and "security.psl:36" in text
+    assert "DENIED rcSecurityDisallow" in text and "security.psl:39" in text
     out = io.StringIO()
     assert write_jsonl(records, out) == len(records)
     assert [json.loads(line) for line in out.getvalue().splitlines()] == records

@@ -196,7 +196,7 @@ def test_a_client_connects_to_a_published_service_and_the_waiting_server_serves_
     out = k.run()
     assert out.status == "finished" and got == [{"r": 5}]
     ops = [(r["op"], r.get("method")) for r in k.records if r.get("channel") == "kernel" or r["op"] == "connect"]
-    assert ("call", "Publish") in ops and ("call", "Connect") in ops and ("connect", None) in ops
+    assert ("call", "Listen") in ops and ("call", "Connect") in ops and ("connect", None) in ops
 
 
 def test_the_policy_decides_who_may_connect(sol):
@@ -229,4 +229,4 @@ def test_connecting_to_an_unpublished_service_is_not_connected(sol):
     k.spawn("client", client)
     k.run()
     assert codes == [Rc.NOT_CONNECTED]
-    assert any(r["op"] == "reply" and r.get("kind") == "error" for r in k.records)    # the kernel's answer
+    assert any(r["op"] == "reply" and r.get("kind") == "response" for r in k.records)    # the kernel's answer (rc)

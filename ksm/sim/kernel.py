@@ -38,11 +38,12 @@ Every granted request is answered once (a response or an error, granted or
 denied), or its caller is still blocked in ``call`` when the run ends, which is a
 deadlock (:meth:`Kernel.wait_for_cycle`).  Threads idle in ``recv`` are not.
 
-Run-time channels go through the kernel's connection manager, modelled as
-requests to ``kl.core.Core`` on endpoint ``cm.CM`` that the policy decides like
-any other: ``Publish`` (a server offers one of its endpoints under a service
-name) and ``Connect`` (a client asks for a channel to a service), each answered
-by a response from the kernel that the policy decides too.
+Run-time channels go through the kernel's connection manager, the documented
+endpoint ``cm.CM`` of ``kl.core.Core`` (:mod:`policy_lang.kernel`), whose requests
+the policy decides like any other: ``Listen`` (a server waits for channel requests
+to a service; accepting them is folded in) and ``Connect`` (a client asks a server
+for a channel to a service), each answered by a response from the kernel, carrying
+the return code ``rc``, that the policy decides too.
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ from ..events import Decision, Event, jsonable
 from . import wire
 from .watchdog import SimTimeout, Watchdog
 
-CM_ENDPOINT = "cm.CM"          # the connection manager's endpoint on kl.core.Core (our name)
+CM_ENDPOINT = "cm.CM"          # the connection manager's endpoint on kl.core.Core (documented)
 
 
 class Rc(enum.IntEnum):
@@ -548,9 +549,10 @@ class Kernel:
     # ------------------------------------------------------------------ run-time channels
     def publish(self, service: str, endpoint: str | None = None) -> None:
         """Offer the calling process's ``endpoint`` under ``service`` (a kernel request
-        the policy decides: ``request dst=kl.core.Core endpoint=cm.CM method=Publish``)."""
+        the policy decides: ``request dst=kl.core.Core endpoint=cm.CM method=Listen``;
+        the answer names the service)."""
         th = self._me()
-        self._kernel_service(th, "Publish", {"service": service, "endpoint": endpoint or ""})
+        self._kernel_service(th, "Listen", {"msecs": 0}, {"service": service, "rc": 0})
         self.services[service] = (th.task, endpoint)
         self._record("publish", th, None, None, detail=f"{service} -> {th.task} {endpoint or ''}".rstrip())
 
@@ -561,26 +563,26 @@ class Kernel:
         th = self._me()
         target = self.services.get(service)
         if target is None or target[0] not in self.running:
-            self._kernel_service(th, "Connect", {"service": service}, answer={"rc": int(Rc.NOT_CONNECTED)})
+            self._kernel_service(th, "Connect", {"server": "", "service": service, "msecs": 0},
+                                 {"rc": int(Rc.NOT_CONNECTED)})
             raise IpcError(Rc.NOT_CONNECTED, f"no running server publishes {service!r}")
         server, _ = target
-        self._kernel_service(th, "Connect", {"service": service, "server": server})
+        self._kernel_service(th, "Connect", {"server": server, "service": service, "msecs": 0}, {"rc": 0})
         self.channels[(th.task, service)] = Channel(service, th.task, server, None)
         self.topology += 1
         self._record("connect", th, None, None, channel=service, detail=f"{th.task} -> {server}")
         return service
 
-    def _kernel_service(self, th: Thread, method: str, message: dict, answer: dict | None = None) -> None:
-        """One exchange with the kernel: the request and its answer (an error when
-        ``answer`` is given), both decided by the policy."""
+    def _kernel_service(self, th: Thread, method: str, message: dict, answer: dict) -> None:
+        """One exchange with the kernel: the request and its response (``answer``, whose
+        ``rc`` says whether it worked, as the kernel's methods do), both decided by the policy."""
         event = Event.request(th.task, KERNEL_CLASS, CM_ENDPOINT, method, message)
         d = self.module.decide(event)
         self._record("call", th, event, d, rc=_rc(d), channel="kernel")
         self._yield()
         if not d.granted:
             raise IpcError(_rc(d), event.describe(), d)
-        ctor = Event.error if answer is not None else Event.response
-        back = ctor(KERNEL_CLASS, th.task, CM_ENDPOINT, method, answer or {})
+        back = Event.response(KERNEL_CLASS, th.task, CM_ENDPOINT, method, answer)
         d = self.module.decide(back)
         self._record("reply", None, back, d, rc=_rc(d), channel="kernel")
         if not d.granted:
