@@ -149,7 +149,7 @@ class Gen:
             return (f'mmio.set {{sid : message.drv.handle, key : "{r.choice(("base", "size"))}", '
                     f"value : {self.field()}}}")
         if k < 0.96:
-            return f"mic.invoke {{source : src_sid, target : dst_sid}}"
+            return "mic.invoke {source : src_sid, target : dst_sid}"
         return f"assert {self.field()}"            # 1.1 paren-less form
 
     # -- declarations
