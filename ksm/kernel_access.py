@@ -109,6 +109,19 @@ def kernel_access(solution: Solution, options: Options | None = None, classes: l
 
 
 _CACHE: dict[int, tuple[Solution, KernelAccess]] = {}
+_DECIDERS: dict[int, tuple[Solution, "_Decider"]] = {}
+
+
+def _decider_for(solution: Solution, options: Options | None) -> "_Decider":
+    """One decider (its booted universe, its encoder) per solution, for the per-class questions."""
+    found = _DECIDERS.get(id(solution))
+    if found is not None and found[0] is solution and options is None:
+        return found[1]
+    decider = _Decider(solution, options or Options())
+    if options is None:
+        _DECIDERS.clear()
+        _DECIDERS[id(solution)] = (solution, decider)
+    return decider
 
 
 class _Decider:
@@ -209,7 +222,7 @@ def may_start_processes(solution: Solution, cls: str, options: Options | None = 
     False only when it is proved for every target class (no binding selects it, or Z3
     shows no state and no SIDs under which its program grants); None when Z3 gives up.
     """
-    decider = _Decider(solution, options or Options())
+    decider = _decider_for(solution, options)
     unknown = False
     for target in sorted(solution.classes):
         if target == KERNEL_CLASS:
@@ -224,8 +237,7 @@ def may_start_processes(solution: Solution, cls: str, options: Options | None = 
             continue
         ekey = EventKey("execute", cls, target, None, None, "main", None, exec_target=target)
         try:
-            enc = Encoder(decider.universe(), Fresh("x."))
-            state, wf = enc.any_state(enc.fresh)
+            enc, state, wf = decider.encoder()
             out = enc.encode(ekey, SymbolicMessage((), "x").value, z3.Int("x.src_sid"), z3.Int("x.dst_sid"), state)
         except NotEncoded:
             unknown = True
