@@ -252,10 +252,11 @@ def access_lines(access, core_edl: str | None, *, dangerous_only: bool = False, 
             continue
         shown = [c for c in calls if c.granted or verbose]
         width = max((len(c.method) for c in shown), default=0)
+        closed: list[str] = []          # endpoints none of whose methods it may call: one line for all
         for endpoint, group in _by_endpoint(calls).items():
             never = [c for c in group if not c.granted]
             if len(never) == len(group) and not verbose:
-                lines.append([(f"  {endpoint}", "bold"), (f": never ({_plural(len(group), 'method')})", "dim")])
+                closed.append(f"{endpoint} ({len(group)})")
                 continue
             lines.append([(f"  {endpoint}", "bold")])
             for c in group:
@@ -264,6 +265,8 @@ def access_lines(access, core_edl: str | None, *, dangerous_only: bool = False, 
             if never and not verbose:
                 lines.append([("    " + "never".ljust(_VERDICT_WIDTH), "dim"),
                               (f"  {_plural(len(never), 'other method')} (-v lists them)", "dim")])
+        if closed:
+            lines.append([("  never", "bold"), (f": {', '.join(closed)} (methods per endpoint)", "dim")])
     lines.append([])
     failures = gate_failures(access, solution)
     if failures:
