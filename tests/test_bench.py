@@ -51,3 +51,12 @@ def test_bench_kernel_checks_every_verdict_and_decision():
     names = [name for name, _, _ in b.rows]
     assert "classes=6: access table / load" in names and "classes=6: kernel / typed, warm" in names
     assert all(value >= 0 for _, value, _ in b.rows)
+
+
+def test_bench_channels_finds_exactly_the_dead_channels_and_unanswered_methods_it_generated():
+    """The many-classes lint shape: the generator knows its LNT005/LNT006 findings; the bench asserts them."""
+    from ksm.lint.bench import bench_channels
+
+    b = bench_channels(classes=8, channels=60)
+    assert b.findings["LNT005"] > 0 and b.findings["LNT006"] > 0
+    assert "8 distinct classes and 60 channels" in b.report()

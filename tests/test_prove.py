@@ -332,3 +332,21 @@ def test_sid_membership_runs_mean_exactly_the_set(sids, x):
     v = z3.Int("v")
     formula = prove_mod.sid_in(v, sids)
     assert z3.is_true(z3.simplify(z3.substitute(formula, (v, z3.IntVal(x))))) == (x in sids)
+
+
+def test_the_encoder_selects_each_binding_once_and_in_text_order():
+    """bindings_for is indexed by (kind, src, dst); a key without a receiver (security) must not
+    find a binding twice (it would apply a stateful rule twice), and the order is the text's."""
+    import policy_lang
+    from ksm.engine import _selects
+    from ksm.security_models.symbolic import Fresh
+    from ksm.verify.program import Encoder
+    from ksm.verify.universe import Universe
+
+    sol = policy_lang.load(ROOT / "models/showcase", policy_lang.LoadOptions(defines=read_defines(ROOT / "models/showcase")))
+    universe = Universe.build(sol)
+    enc = Encoder(universe, Fresh("t."))
+    for key in universe.keys():
+        found = enc.bindings_for(key)
+        expected = [b for b in sol.bindings if b.event == key.kind and _selects(b.selectors, key.engine_key)]
+        assert found == expected, key.describe()

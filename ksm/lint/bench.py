@@ -57,6 +57,94 @@ class DisjunctionBench:
 
 
 @dataclass
+class ChannelsBench:
+    """The channel rules (LNT005, LNT006) with many distinct classes and thousands of channels."""
+
+    classes: int
+    channels: int
+    psl_lines: int
+    load_seconds: float
+    rule_seconds: float
+    findings: Counter
+
+    def report(self) -> str:
+        return (f"  channel rules, {self.classes} distinct classes and {self.channels} channels "
+                f"({self.psl_lines} PSL lines): LNT005+LNT006 {self.rule_seconds:.2f} s = "
+                f"{self.rule_seconds / self.load_seconds:.1f}x loading the same solution "
+                f"({self.load_seconds:.2f} s); findings checked: "
+                + ", ".join(f"{c} x{n}" for c, n in sorted(self.findings.items())))
+
+
+def generate_channels(root: Path, classes: int = 200, channels: int = 3000, seed: int = 3) -> tuple[int, Counter]:
+    """A solution of ``classes`` classes joined by ``channels`` static channels; returns its
+    PSL line count and the LNT005/LNT006 findings it must give.
+
+    Each channel's pair of classes draws one of three policies: ``Get`` under a condition
+    with its response (alive), ``Put`` and ``Ping`` without responses (each a LNT006), or
+    nothing (dead, unless another channel of the same pair is granted something).
+    """
+    import random
+
+    rng = random.Random(seed)
+    (root / "einit" / "src").mkdir(parents=True, exist_ok=True)
+    res = root / "resources"
+    res.mkdir(exist_ok=True)
+    (res / "Api.idl").write_text("package gen.Api\ninterface {\n    Get(in UInt32 key, out UInt32 value);\n"
+                                 "    Put(in UInt32 key, in UInt32 value);\n    Ping();\n}\n")
+    for i in range(classes):
+        (res / f"C{i}.edl").write_text(f"task class gen.C{i}\nendpoints {{\n    api : gen.Api\n}}\n")
+    lines = ["use nk.base._", "use EDL kl.core.Core", "use EDL Einit", *[f"use EDL gen.C{i}" for i in range(classes)],
+             "execute: kl.core.Execute", "execute { grant () }", "request src=Einit dst=kl.core.Core { grant () }",
+             "response src=kl.core.Core { grant () }"]
+    pairs: list[tuple[int, int]] = []
+    shapes: dict[tuple[int, int], set[str]] = {}
+    for _ in range(channels):
+        a, b = rng.randrange(classes), rng.randrange(classes)
+        pairs.append((a, b))
+        r = rng.random()
+        if r < 0.5:
+            shapes.setdefault((a, b), set()).add("get")
+            lines.append(f"request src=gen.C{a} dst=gen.C{b} endpoint=api method=Get "
+                         f"{{ assert (message.key < {rng.randrange(1, 1000)}) }}")
+            lines.append(f"response src=gen.C{b} dst=gen.C{a} endpoint=api method=Get {{ grant () }}")
+        elif r < 0.8:
+            shapes.setdefault((a, b), set()).add("put")
+            lines.append(f"request src=gen.C{a} dst=gen.C{b} endpoint=api {{\n    match method=Put {{ grant () }}\n"
+                         f"    match method=Ping {{ grant () }}\n}}")
+    (root / "einit" / "src" / "security.psl").write_text("\n".join(lines) + "\n")
+    init = ["entities:"]
+    for i in range(classes):
+        init.append(f"  - name: gen.C{i}\n    task: c{i}")
+        mine = [(n, b) for n, (a, b) in enumerate(pairs) if a == i]
+        if mine:
+            init.append("    connections:")
+            init += [f"      - target: c{b}\n        id: ch{n}" for n, b in mine]
+    (root / "einit" / "src" / "init.yaml").write_text("\n".join(init) + "\n")
+    expected: Counter = Counter()
+    for pair in pairs:
+        got = shapes.get(pair, set())
+        if not got:
+            expected["LNT005"] += 1
+        if "put" in got:
+            expected["LNT006"] += 2            # Put and Ping: granted, never answered
+    return len(lines), expected
+
+
+def bench_channels(classes: int = 200, channels: int = 3000) -> ChannelsBench:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        psl_lines, expected = generate_channels(root, classes, channels)
+        t0 = time.perf_counter()
+        sol = load(root, LoadOptions())
+        t1 = time.perf_counter()
+        result = lint(sol, LintConfig(enable=frozenset({"LNT005", "LNT006"})))
+        t2 = time.perf_counter()
+        found = Counter(d.code for d in result.findings)
+        assert found == expected, f"channel rules found {dict(found)}, the generator expects {dict(expected)}"
+    return ChannelsBench(classes, channels, psl_lines, t1 - t0, t2 - t1, found)
+
+
+@dataclass
 class LintBench:
     policy_lines: int
     load_seconds: float          # parse + resolve (median)
@@ -65,6 +153,7 @@ class LintBench:
     findings: Counter
     slowest: list[tuple[str, float]]
     disjunctions: list[DisjunctionBench] = field(default_factory=list)
+    channels: list[ChannelsBench] = field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -83,6 +172,7 @@ class LintBench:
             f"  slowest rules: {slow}",
             f"  findings: {kinds}",
             *(d.report() for d in self.disjunctions),
+            *(c.report() for c in self.channels),
         ])
 
 
@@ -109,8 +199,9 @@ def bench_lint(target_lines: int = 10_000, repeat: int = 3) -> LintBench:
             lints.append(t3 - t2)
         slowest = sorted(result.seconds.items(), key=lambda kv: -kv[1])[:3]
     disjunctions = [bench_disjunctions(DISJUNCTION_TERMS, repeat, arithmetic=a) for a in (False, True)]
+    channels = [bench_channels(classes, 15 * classes) for classes in (20, 200)]
     return LintBench(psl_lines, statistics.median(loads), statistics.median(lints), statistics.median(splits),
-                     Counter(d.code for d in result.findings), slowest, disjunctions)
+                     Counter(d.code for d in result.findings), slowest, disjunctions, channels)
 
 
 def bench_disjunctions(terms: int = DISJUNCTION_TERMS, repeat: int = 3, arithmetic: bool = False) -> DisjunctionBench:

@@ -81,6 +81,9 @@ class Encoder:
                       for name, obj in self.solution.objects.items()}
         self.task_sids = {p.task: p.sid for p in universe.procs if p.task}
         self.unknown_reads: set[str] = set()   # message paths read whose values Z3 cannot know
+        # Shared by every encoder of the universe (one per proof): bindings by (event, src
+        # selector, dst selector), and engine key -> the bindings that select it.
+        self._selected: dict[tuple, list] = universe.memo.setdefault("selected-bindings", {})
         self.deny_unmatched = universe.options.choice_without_match == "deny"
 
     # ------------------------------------------------------------------ state
@@ -131,7 +134,24 @@ class Encoder:
         return state, allof(wf)
 
     def bindings_for(self, key: EventKey) -> list:
-        return [b for b in self.solution.bindings if b.event == key.kind and _selects(b.selectors, key.engine_key)]
+        """The bindings that select ``key``, in text order (indexed by kind, src and dst; memoised)."""
+        ek = key.engine_key
+        found = self._selected.get(ek)
+        if found is None:
+            kind, src, dst = ek[0], ek[1], ek[2]
+            index = self._binding_index()
+            buckets = {(kind, s, d) for s in (src, None) for d in (dst, None)}    # a set: src or dst may be None
+            candidates = sorted((ib for bucket in buckets for ib in index.get(bucket, ())), key=lambda ib: ib[0])
+            found = self._selected[ek] = [b for _, b in candidates if _selects(b.selectors, ek)]
+        return found
+
+    def _binding_index(self) -> dict:
+        index = self.universe.memo.get("binding-index")
+        if index is None:
+            index = self.universe.memo["binding-index"] = {}
+            for i, b in enumerate(self.solution.bindings):
+                index.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
+        return index
 
     def touches_state(self, key: EventKey) -> bool:
         """Whether the key's program reads or writes an exactly encoded stateful object."""

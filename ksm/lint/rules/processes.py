@@ -16,7 +16,6 @@ from policy_lang.diagnostics import Diagnostic, Span
 from policy_lang.solution import EINIT_CLASS, KERNEL_CLASS, Channel, Endpoint, message_params
 from policy_lang.types import MethodDef
 
-from ...engine import _selects
 from ...events import Event
 from ...flows.labels import DENIED, GRANTED
 from ...structure import default_value
@@ -169,11 +168,14 @@ def hop_status(ctx: LintContext, kind: str, hop: Hop) -> str:
 def _hop_status(ctx: LintContext, kind: str, hop: Hop) -> str:
     src, dst = (hop.client, hop.server) if kind == "request" else (hop.server, hop.client)
     key = (kind, src.cls, dst.cls, hop.endpoint.name, hop.endpoint.interface.name, hop.method.name)
-    if not any(b.event == kind and _selects(b.selectors, key) for b in ctx.solution.bindings):
+    module = ctx.prover.booted()
+    # The decision function's compiled program of the key: built from its binding index
+    # (by kind, src, dst) and cached, so no hop walks every binding of the policy.
+    if not module._program(key).steps:
         return DENIED
     message = {p.name: default_value(p.type) for p in message_params(hop.method, kind)}
     ctor = {"request": Event.request, "response": Event.response, "error": Event.error}[kind]
-    if ctx.prover.booted().decide(ctor(src.ref, dst.ref, hop.endpoint.name, hop.method.name, message)):
+    if module.decide(ctor(src.ref, dst.ref, hop.endpoint.name, hop.method.name, message)):
         return GRANTED
     return ctx.labeller.label(kind, src, dst, hop.endpoint.name, hop.method.name).status
 
