@@ -117,3 +117,16 @@ def test_regex_emit_select_and_an_empty_list(tmp_path):
                   + 'request method=Open { assert (re.match {text : "abc", pattern : "a.c"}) }\n')
     quiet.decide(req("Open", {"code": 1}))
     assert quiet.audit_sink.records == []
+
+
+def test_the_memory_sink_stays_bounded_keeps_the_newest_and_is_cheap_to_write():
+    sink = MemorySink(limit=100)
+    for i in range(1_000):
+        sink.write({"i": i})
+        assert len(sink.records) <= 100
+    assert sink.records[-1] == {"i": 999} and len(sink.records) >= 90
+    assert [r["i"] for r in sink.records] == list(range(1_000 - len(sink.records), 1_000))   # the newest, in order
+    tiny = MemorySink(limit=1)
+    for i in range(5):
+        tiny.write({"i": i})
+    assert tiny.records == [{"i": 4}]
