@@ -14,6 +14,7 @@ adds is recorded beside them: which object and model method each call names
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Union
@@ -389,10 +390,19 @@ class Solution:
         return not any(d.severity.value == "error" for d in self.diagnostics)
 
     def instance(self, task: str) -> Instance | None:
+        """The init.yaml entity named ``task`` (the first one, if several share a name)."""
+        try:
+            return self._instances_by_task.get(task)
+        except TypeError:              # an unhashable name names nothing
+            return None
+
+    @functools.cached_property
+    def _instances_by_task(self) -> dict[str, Instance]:
+        """Why an index: start-up looks every instance up, so a scan made boot O(n²)."""
+        out: dict[str, Instance] = {}
         for inst in self.instances:
-            if inst.task == task:
-                return inst
-        return None
+            out.setdefault(inst.task, inst)
+        return out
 
     def summary(self) -> dict[str, int]:
         """Counts shown by ``ksm check``; kernel and Einit are not counted as classes."""
