@@ -272,15 +272,34 @@ def test_recursive_alias_is_refused():
     assert diags.codes() == ["YML003"]
 
 
-def test_too_many_nodes(monkeypatch):
+def test_too_many_written_nodes(monkeypatch):
+    """A memory guard only: the limit on what is written is far above any real file."""
     import policy_lang.syntax.init_yaml as iy
 
-    assert MAX_NODES == 100_000
-    monkeypatch.setattr(iy, "MAX_NODES", 500)
+    assert iy.MAX_WRITTEN_NODES == 5_000_000
+    monkeypatch.setattr(iy, "MAX_WRITTEN_NODES", 500)
     text = "entities:\n  - name: a.B\n    args: [" + ",".join(["x"] * 600) + "]\n"
     init, diags = parse(text)
     assert init is None
     assert where(diags) == [("YML003", 3, 12 + 2 * 492)]  # the 501st node: 8 before the list
+
+
+def test_a_large_honest_file_loads_and_aliases_may_add_only_so_much(monkeypatch):
+    """30,000 channels are some 300,000 nodes as written: no bomb. Aliases are what is bounded."""
+    import policy_lang.syntax.init_yaml as iy
+
+    assert MAX_NODES == 100_000
+    conns = "".join(f"      - target: b\n        id: c{i}\n" for i in range(30_000))
+    init, diags = parse("entities:\n  - name: a.A\n    task: a\n    connections:\n" + conns + "  - name: a.B\n    task: b\n")
+    assert init is not None and not diags.codes(), diags.codes()
+    assert len(init.entities[0].connections) == 30_000
+    monkeypatch.setattr(iy, "MAX_NODES", 50)
+    shared = "defaults: &d [" + ",".join(["x"] * 20) + "]\n"
+    ok, diags = parse(shared + "entities:\n  - name: a.A\n    args: *d\n  - name: a.B\n    args: *d\n")
+    assert ok is not None and "YML003" not in diags.codes()       # 2 aliases x 21 nodes: within 50
+    many = "".join(f"  - name: a.C{i}\n    args: *d\n" for i in range(4))
+    bad, diags = parse(shared + "entities:\n" + many)
+    assert bad is None and "YML003" in diags.codes()                # 4 x 21 nodes added: over 50
 
 
 def test_deep_nesting():
