@@ -41,6 +41,7 @@ from policy_lang.solution import (
     message_params,
 )
 from policy_lang.kernel import is_builtin_kernel
+from policy_lang.perf import gc_paused
 from policy_lang.syntax import ast
 from policy_lang.types import ArrayType, HandleType, IdlType, IntType, SequenceType, StructType, UnionType
 
@@ -118,9 +119,13 @@ class SecurityModule:
         # Bindings by (event, src selector, dst selector), None meaning "any": a new
         # key looks at four buckets instead of every binding.
         self._index: dict[tuple, list[tuple[int, BindingDef]]] = {}
-        for i, b in enumerate(solution.bindings):
-            self._index.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
-        self.reset()
+        # Paused collector: the index allocates one tuple per binding, and on a large
+        # solution that triggers full collections walking the whole loaded model (1.2 s
+        # of 1.3 s at 100,000 bindings), while nothing allocated here forms a cycle.
+        with gc_paused():
+            for i, b in enumerate(solution.bindings):
+                self._index.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
+            self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
