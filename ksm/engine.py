@@ -88,14 +88,38 @@ INTERNAL_ERROR = "internal-error"
 class _Program:
     """The compiled statements for one key, in textual order.
 
-    ``always_granted`` marks a program made only of matched sections and
-    unconditional ``grant ()`` calls (a pure allowlist entry): its decision and
-    explanation are computed once, at compile time.
+    ``plain_grant`` marks a program made only of matched sections and unconditional
+    ``grant ()`` calls (a pure allowlist entry): it grants every message, whatever the
+    state.  ``always_granted`` is the decision function's fast path for such a program
+    (decision and explanation computed once, at compile time), off when the solution
+    audits, since the fast path would skip the audit records.
     """
 
     steps: tuple
     always_granted: bool = False
     const_steps: tuple = ()
+    plain_grant: bool = False
+
+
+class BindingIndex:
+    """The bindings of a solution by (event, src selector, dst selector), None meaning "any".
+
+    Why: a key looks at four buckets instead of every binding.  The decision function
+    compiles its programs from it, and the Z3 encoder and the kernel access table ask it
+    which bindings select a key, so all three agree on the bindings and on their order.
+    """
+
+    def __init__(self, bindings):
+        self._buckets: dict[tuple, list[tuple[int, BindingDef]]] = {}
+        for i, b in enumerate(bindings):
+            self._buckets.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
+
+    def selecting(self, key: tuple) -> list[BindingDef]:
+        """The bindings that select engine key ``key``, in textual order."""
+        kind, src, dst = key[0], key[1], key[2]
+        buckets = {(kind, s, d) for s in (src, None) for d in (dst, None)}    # a set: src or dst may be None
+        candidates = sorted((ib for k in buckets for ib in self._buckets.get(k, ())), key=lambda ib: ib[0])
+        return [b for _, b in candidates if _selects(b.selectors, key)]
 
 
 class SecurityModule:
@@ -116,15 +140,11 @@ class SecurityModule:
         self._programs: dict[tuple, _Program] = {}
         self._validators: dict[tuple, Callable] = {}
         self._validator_params: dict[Callable, tuple] = {}   # validator -> its parameters
-        # Bindings by (event, src selector, dst selector), None meaning "any": a new
-        # key looks at four buckets instead of every binding.
-        self._index: dict[tuple, list[tuple[int, BindingDef]]] = {}
         # Paused collector: the index allocates one tuple per binding, and on a large
         # solution that triggers full collections walking the whole loaded model (1.2 s
         # of 1.3 s at 100,000 bindings), while nothing allocated here forms a cycle.
         with gc_paused():
-            for i, b in enumerate(solution.bindings):
-                self._index.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
+            self.bindings = BindingIndex(solution.bindings)
             self.reset()
 
     # ------------------------------------------------------------------ state
@@ -447,18 +467,17 @@ class SecurityModule:
 
     # ------------------------------------------------------------------ compiling
     def _compile(self, key: tuple) -> _Program:
-        kind, src, dst = key[0], key[1], key[2]
-        buckets = {(kind, s, d) for s in (src, None) for d in (dst, None)}
-        candidates = sorted((ib for k in buckets for ib in self._index.get(k, ())), key=lambda ib: ib[0])
+        kind = key[0]
         program: list = []
-        for _, b in candidates:  # textual order
-            if _selects(b.selectors, key):
-                program.append(self._enter(f"{kind} {b.selectors.describe()}", b.span))
-                program.extend(self._body(b.body, key, b.audit))
+        for b in self.bindings.selecting(key):      # textual order
+            program.append(self._enter(f"{kind} {b.selectors.describe()}", b.span))
+            program.extend(self._body(b.body, key, b.audit))
         steps = tuple(program)
         const = [getattr(st, "const_step", None) for st in steps]
-        if not self._auditing and steps and all(c is not None for c in const) and any(c.verdict == "granted" for c in const):
-            return _Program(steps, True, tuple(const))
+        if steps and all(c is not None for c in const) and any(c.verdict == "granted" for c in const):
+            if self._auditing:
+                return _Program(steps, plain_grant=True)
+            return _Program(steps, True, tuple(const), plain_grant=True)
         return _Program(steps)
 
     def _body(self, body, key, profile: str | None) -> list:
@@ -664,22 +683,6 @@ _IDL_MIN, _IDL_MAX = -(1 << (MAX_IDL_INT_BITS - 1)), (1 << MAX_IDL_INT_BITS) - 1
 _NOT_IDL_VALUES = (float, bool, type(None))
 
 
-def _not_idl(message: Mapping) -> str | None:
-    """The first value of ``message`` (at any depth) that no IDL type holds, as a reason."""
-    stack: list[tuple[str, Any, int]] = [(k, v, 0) for k, v in message.items()]
-    while stack:
-        path, v, depth = stack.pop()
-        if isinstance(v, _NOT_IDL_VALUES):
-            return f"{show(path, quote=False)}: {show(v)} is not an IDL value (IDL has integers, text, bytes, " \
-                   f"sequences and records)"
-        if depth < MAX_MESSAGE_DEPTH:
-            if isinstance(v, Mapping):
-                stack.extend((f"{path}.{k}", x, depth + 1) for k, x in v.items() if type(k) is str)
-            elif isinstance(v, (list, tuple)):
-                stack.extend((f"{path}[{i}]", x, depth + 1) for i, x in enumerate(v))
-    return None
-
-
 def _untyped_check(method, kind: str, name: str) -> Callable[[Any], dict]:
     """The structure check of a method whose parameters are known by name only (the kernel's).
 
@@ -703,7 +706,7 @@ def _untyped_check(method, kind: str, name: str) -> Callable[[Any], dict]:
             if k not in allowed and not anything:
                 raise MalformedMessage(f"{show(k)} is not a documented {direction or kind}-parameter of {name} "
                                        f"(documented: {listed})")
-        problem = (_unencodable(message) or _not_idl(message)) if message else None
+        problem = _unencodable(message, idl_only=True) if message else None
         if problem is not None:
             raise MalformedMessage(problem)
         return dict(message)
@@ -711,8 +714,12 @@ def _untyped_check(method, kind: str, name: str) -> Callable[[Any], dict]:
     return check
 
 
-def _unencodable(message: Mapping) -> str | None:
+def _unencodable(message: Mapping, idl_only: bool = False) -> str | None:
     """Why a message to an opaque endpoint cannot be a real one, or None.
+
+    ``idl_only`` also refuses floats, Booleans and ``None`` (:data:`_NOT_IDL_VALUES`):
+    for a method whose parameters are known by name (the kernel's), every value is an
+    IDL one; opaque endpoints keep taking what JSON and the simulator produce.
 
     Such a message is not structure-checked (its method is unknown), but some things
     no IDL message holds whatever the method: an integer wider than 64 bits, a field
@@ -730,6 +737,9 @@ def _unencodable(message: Mapping) -> str | None:
     stack: list[tuple[str, Any, int]] = [("", message, 0)]
     while stack:                                    # depth first, in the message's order
         path, v, depth = stack.pop()
+        if idl_only and isinstance(v, _NOT_IDL_VALUES):
+            return (f"{show(path, quote=False)}: {show(v)} is not an IDL value (IDL has integers, text, bytes, "
+                    f"sequences and records)")
         if isinstance(v, int):
             if not _IDL_MIN <= v <= _IDL_MAX:
                 return f"{path}: {int_text(v)} fits no IDL integer (SInt64 or UInt64)"

@@ -28,7 +28,7 @@ import z3
 
 from policy_lang.diagnostics import Span
 from policy_lang.kernel import KernelMethod, is_builtin_kernel, kernel_method
-from policy_lang.solution import KERNEL_CLASS, ChoiceDef, MatchDef, Solution
+from policy_lang.solution import KERNEL_CLASS, MatchDef, Solution
 
 from .engine import Options, SecurityModule, _selects
 from .security_models.symbolic import Fresh, NotEncoded
@@ -57,6 +57,11 @@ class KernelCall:
     @property
     def label(self) -> str:
         return f"{self.endpoint}.{self.method}"
+
+    @property
+    def where(self) -> Span | None:
+        """Where it is granted: the first innermost section deciding it, else the first binding selecting it."""
+        return next((s for s in (self.sites or self.bindings) if s is not None), None)
 
     @property
     def dangerous(self) -> bool:
@@ -132,7 +137,7 @@ class _Decider:
         self.module = SecurityModule(solution, options)
         self._universe: Universe | None = None
         self._encoder = None
-        self._decided: dict[tuple, tuple[str, str]] = {}
+        self._decided: dict[tuple, tuple[str, str, bool]] = {}
         self.equivalence = Equivalence(solution)
 
     def encoder(self):
@@ -156,34 +161,36 @@ class _Decider:
     def calls(self, cls: str):
         if self.kernel is None:
             return
-        # Only request bindings that can select this class's kernel calls are tried per method.
-        mine = [b for b in self.solution.bindings if b.event == "request"
-                and b.selectors.src in (None, cls) and b.selectors.dst in (None, KERNEL_CLASS)]
         for ep in self.kernel.endpoints:
             for m in ep.interface.methods:
                 key = ("request", cls, KERNEL_CLASS, ep.name, ep.interface.name, m.name)
-                selecting = [b for b in mine if _selects(b.selectors, key)]
+                selecting = self.module.bindings.selecting(key)
                 spans = tuple(b.span for b in selecting)
-                verdict, why = self.decide(key, m, selecting)
+                verdict, why, _ = self.decide(key, m, selecting)
                 sites = tuple(site for b in selecting for site in _sites(b.body, key, b.span))
                 yield KernelCall(ep.name, ep.interface.name, m.name, kernel_method(ep.interface.name, m.name),
                                  verdict, spans, why, sites)
 
-    def decide(self, key: tuple, mdef, selecting: list) -> tuple[str, str]:
+    def decide(self, key: tuple, mdef, selecting: list) -> tuple[str, str, bool]:
+        """(verdict, what a conditional one depends on, whether the verdict is sure).
+
+        Not sure: Z3 could not decide, or the rules read what it cannot follow; the
+        verdict is then "conditional", which no rule reports on.
+        """
         if not selecting:
-            return NEVER, ""
+            return NEVER, "", True
         group = (key[1], self.equivalence.signature(key, mdef, selecting=selecting))
         found = self._decided.get(group)
         if found is None:
             found = self._decided[group] = self._decide(key, mdef)
         return found
 
-    def _decide(self, key: tuple, mdef) -> tuple[str, str]:
+    def _decide(self, key: tuple, mdef) -> tuple[str, str, bool]:
         program = self.module._program(key)
-        if program.always_granted:
-            return ALWAYS, ""
+        if program.plain_grant:
+            return ALWAYS, "", True
         if not program.steps:
-            return NEVER, ""
+            return NEVER, "", True
         ekey = EventKey(*key, method_def=mdef)
         try:
             enc, state, wf = self.encoder()
@@ -192,22 +199,22 @@ class _Decider:
             src, dst = z3.Int("k.src_sid"), z3.Int("k.dst_sid")
             out = enc.encode(ekey, msg.value, src, dst, state)
         except NotEncoded as exc:
-            return CONDITIONAL, f"not decided: {exc}"
+            return CONDITIONAL, f"not decided: {exc}", False
         if enc.unknown_reads:            # Z3 cannot say more: the grant reads a value it has no variable for
             reads = ", ".join(sorted(enc.unknown_reads))
-            return CONDITIONAL, f"depends on {reads}, whose type is not documented"
+            return CONDITIONAL, f"depends on {reads}, whose type is not documented", False
         if not z3.is_false(z3.simplify(out.escape)):
-            return CONDITIONAL, "depends on a model context the prover does not track"
+            return CONDITIONAL, "depends on a model context the prover does not track", False
         base = z3.And(wf, msg.wellformed())
         can_grant = _sat(z3.And(base, out.granted))
         can_deny = _sat(z3.And(base, z3.Not(out.granted))) if can_grant is not False else True
         if can_grant is False:
-            return NEVER, ""
+            return NEVER, "", True
         if can_deny is False:
-            return ALWAYS, ""
+            return ALWAYS, "", True
         if can_grant is None or can_deny is None:
-            return CONDITIONAL, "Z3 could not decide it in time"
-        return CONDITIONAL, "depends on the message or the policy's state"
+            return CONDITIONAL, "Z3 could not decide it in time", False
+        return CONDITIONAL, "depends on the message or the policy's state", True
 
 
 #: Kernel methods that only serve to create a process, which the policy then decides
@@ -228,28 +235,10 @@ def may_start_processes(solution: Solution, cls: str, options: Options | None = 
         if target == KERNEL_CLASS:
             continue
         key = ("execute", cls, target, None, None, "main")
-        if not any(b.event == "execute" and _selects(b.selectors, key) for b in solution.bindings):
-            continue
-        program = decider.module._program(key)
-        if program.always_granted:
+        verdict, _, sure = decider.decide(key, None, decider.module.bindings.selecting(key))
+        if verdict == ALWAYS or (verdict == CONDITIONAL and sure):
             return True
-        if not program.steps:
-            continue
-        ekey = EventKey("execute", cls, target, None, None, "main", None, exec_target=target)
-        try:
-            enc, state, wf = decider.encoder()
-            out = enc.encode(ekey, SymbolicMessage((), "x").value, z3.Int("x.src_sid"), z3.Int("x.dst_sid"), state)
-        except NotEncoded:
-            unknown = True
-            continue
-        granted = _sat(z3.And(wf, out.granted))
-        if granted is None or not z3.is_false(z3.simplify(out.escape)):
-            unknown = unknown or granted is None or granted
-            if granted:
-                return True
-            continue
-        if granted:
-            return True
+        unknown = unknown or not sure
     return None if unknown else False
 
 
@@ -265,13 +254,10 @@ def _sat(formula) -> bool | None:
 def _sites(body, key: tuple, here: Span) -> list[Span]:
     """Spans of the innermost sections applying to ``key`` that hold rules (``here`` if none is nested)."""
     out: list[Span] = []
-    rules = False
+    rules = False                      # a call or a choice right here decides too
     for st in body:
-        if isinstance(st, MatchDef):
-            if st.satisfiable and _selects(st.selectors, key):
-                out.extend(_sites(st.body, key, st.span))
-        elif isinstance(st, ChoiceDef):
+        if not isinstance(st, MatchDef):
             rules = True
-        else:
-            rules = True
+        elif st.satisfiable and _selects(st.selectors, key):
+            out.extend(_sites(st.body, key, st.span))
     return ([here] if rules else []) + out

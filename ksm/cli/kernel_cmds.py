@@ -125,16 +125,13 @@ def accepted(call, solution) -> bool:
     """A dangerous grant the policy accepts where it is made: a ``ksm: disable=LNT021``
     (or ``LNT022`` for a blanket binding, or ``all``) covering the section or binding
     that grants it.  One notion of accepted risk for ``ksm lint`` and this command."""
+    from ..lint.runner import covers
+
     if solution is None or not solution.suppressions:
         return False
     places = [s for s in (*call.sites, *call.bindings) if s is not None]
-    for sup in solution.suppressions:
-        if not {"LNT021", "LNT022", "all"} & set(sup.codes):
-            continue
-        for span in places:
-            if span.file == sup.file and (sup.scope == "file" or sup.line == span.line):
-                return True
-    return False
+    return any(covers(sup, code, span) for sup in solution.suppressions for code in ("LNT021", "LNT022")
+               for span in places)
 
 
 def risky(row, solution) -> list:
@@ -214,11 +211,6 @@ def _by_endpoint(calls) -> dict[str, list]:
     return groups
 
 
-def _first_span(call):
-    """Where the call is granted: the first innermost section deciding it, else the first binding selecting it."""
-    return next((s for s in (call.sites or call.bindings) if s is not None), None)
-
-
 def access_lines(access, core_edl: str | None, *, dangerous_only: bool = False, verbose: bool = False,
                  solution=None) -> list[Line]:
     from ..kernel_access import ALWAYS, CONDITIONAL, NEVER
@@ -292,7 +284,7 @@ def _call_line(c, width: int, verbose: bool, accepted_here: bool = False) -> Lin
         line.append((f"  ({c.why})", "cyan"))
     if accepted_here:
         line.append(("  (accepted by a suppression where granted)", "dim"))
-    span = _first_span(c)
+    span = c.where
     if verbose and c.granted and span is not None:
         line.append((f"  [{'granted' if c.verdict == 'always' else 'decided'} at {span}]", "dim"))
     return line
@@ -353,7 +345,7 @@ def access_sarif(access, solution) -> str:
         for c in risky(row, solution):
             message = (f"{row.cls} is not marked trusted, yet the policy grants it the potentially dangerous kernel "
                        f"method {c.label} without conditions ({c.facts.danger_text()})")
-            found.append(Diagnostic("LNT021", info.severity, message, _first_span(c), info.hint))
+            found.append(Diagnostic("LNT021", info.severity, message, c.where, info.hint))
     log = sarif_log(LintResult(solution, found, rules_run=["LNT021"]))
     return json.dumps(log, indent=2, ensure_ascii=False)
 

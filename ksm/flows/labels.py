@@ -73,7 +73,6 @@ class Labeller:
         self._class_refs: dict[str, ProcRef] = {}
         self._prefixes: dict[int, tuple] = {}
         self._kernel: dict[tuple, tuple[str, str] | None] = {}   # class key -> (always|never, how)
-        self._kernel_module: SecurityModule | None = None
         self._kernel_calls: dict[str, dict] = {}                 # class -> (endpoint, method) -> KernelCall
         self.questions = 0                    # proofs asked (for the benchmark)
         self.shortcuts = 0                    # kernel hops settled without a proof
@@ -124,10 +123,10 @@ class Labeller:
             found = self._request_verdict(src_cls, endpoint, method)
         elif iface is not None and kind in ("response", "error") and src_cls == KERNEL_CLASS \
                 and dst_cls != KERNEL_CLASS:
-            program = self._module()._program((kind, KERNEL_CLASS, dst_cls, endpoint, iface, method))
+            program = self.prover.booted()._program((kind, KERNEL_CLASS, dst_cls, endpoint, iface, method))
             if not program.steps:
                 found = (NEVER, f"no binding selects a kernel {kind} to {dst_cls} (default deny)")
-            elif _plain_grant(program):
+            elif program.plain_grant:
                 found = (ALWAYS, f"kernel {kind}s to {dst_cls} are always granted (a plain allowlist entry)")
         self._kernel[key] = found
         return found
@@ -156,11 +155,6 @@ class Labeller:
         if ep is None or not any(m.name == method for m in ep.interface.methods):
             return None
         return ep.interface.name
-
-    def _module(self) -> SecurityModule:
-        if self._kernel_module is None:
-            self._kernel_module = SecurityModule(self.universe.solution, self.universe.options)
-        return self._kernel_module
 
     def _kernel_witness(self, kind: str, src: Proc, dst: Proc, endpoint: str, method: str) -> Counterexample | None:
         """One plain message of this kind granted right after start-up, or None."""
@@ -257,15 +251,3 @@ class Labeller:
             found = Condition(UNKNOWN, r.how)
         self._conditions[key] = found
         return found
-
-
-def _plain_grant(program) -> bool:
-    """Whether a compiled program is a pure allowlist entry: matched sections and ``grant ()`` only.
-
-    The engine's own flag (``always_granted``) is off when the solution audits, as its
-    fast path would skip the audit records; the verdict is the same either way.
-    """
-    if program.always_granted:
-        return True
-    const = [getattr(st, "const_step", None) for st in program.steps]
-    return bool(const) and all(c is not None for c in const) and any(c.verdict == "granted" for c in const)

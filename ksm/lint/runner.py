@@ -140,11 +140,15 @@ def _suppressing(d: Diagnostic, by_file: dict[str, list[Suppression]]) -> Suppre
     if d.span is None or _frontend_error(d):
         return None
     for s in by_file.get(d.span.file, ()):
-        if d.code not in s.codes and "all" not in s.codes:
-            continue
-        if s.scope == "file" or s.line == d.span.line:
+        if covers(s, d.code, d.span):
             return s
     return None
+
+
+def covers(s: Suppression, code: str, span) -> bool:
+    """Whether suppression ``s`` silences rule ``code`` at ``span`` (its line, or its whole file)."""
+    return ((code in s.codes or "all" in s.codes) and span.file == s.file
+            and (s.scope == "file" or s.line == span.line))
 
 
 def used_suppressions(result: LintResult) -> set[Suppression]:

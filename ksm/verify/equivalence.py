@@ -16,7 +16,7 @@ from __future__ import annotations
 from policy_lang.solution import ChoiceDef, MatchDef
 from policy_lang.syntax import ast
 
-from ..engine import _selects
+from ..engine import BindingIndex, _selects
 
 
 def sections(body, key: tuple) -> tuple:
@@ -60,9 +60,7 @@ class Equivalence:
     """Signatures of engine keys of one solution (memoised per binding)."""
 
     def __init__(self, solution):
-        self.by_kind: dict[str, list] = {}
-        for b in solution.bindings:
-            self.by_kind.setdefault(b.event, []).append(b)
+        self.bindings = BindingIndex(solution.bindings)
         self._reads: dict[int, bool] = {}
 
     def reads_message(self, b) -> bool:
@@ -78,7 +76,7 @@ class Equivalence:
         ``selecting``: the bindings that select the key, when the caller has them already.
         """
         if selecting is None:
-            selecting = [b for b in self.by_kind.get(engine_key[0], ()) if _selects(b.selectors, engine_key)]
+            selecting = self.bindings.selecting(engine_key)
         programs = tuple((id(b), sections(b.body, engine_key)) for b in selecting)
         params = method_def.params if method_def is not None else None
         untyped = None

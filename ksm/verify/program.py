@@ -24,7 +24,7 @@ from policy_lang import model_library as ml
 from policy_lang.solution import CallDef, ChoiceDef, MatchDef
 from policy_lang.syntax import ast
 
-from ..engine import _selects
+from ..engine import BindingIndex, _selects
 from ..security_models import arith, boolean, pred, struct
 from ..security_models.symbolic import (
     FALSE, TRUE, Fresh, NotEncoded, SList, SNum, SRecord, SUnit, Sym, allof, anyof, lift, same,
@@ -81,8 +81,8 @@ class Encoder:
                       for name, obj in self.solution.objects.items()}
         self.task_sids = {p.task: p.sid for p in universe.procs if p.task}
         self.unknown_reads: set[str] = set()   # message paths read whose values Z3 cannot know
-        # Shared by every encoder of the universe (one per proof): bindings by (event, src
-        # selector, dst selector), and engine key -> the bindings that select it.
+        # Shared by every encoder of the universe (one per proof): engine key -> the
+        # bindings that select it.
         self._selected: dict[tuple, list] = universe.memo.setdefault("selected-bindings", {})
         self.deny_unmatched = universe.options.choice_without_match == "deny"
 
@@ -134,24 +134,15 @@ class Encoder:
         return state, allof(wf)
 
     def bindings_for(self, key: EventKey) -> list:
-        """The bindings that select ``key``, in text order (indexed by kind, src and dst; memoised)."""
+        """The bindings that select ``key``, in text order (the engine's index; memoised per universe)."""
         ek = key.engine_key
         found = self._selected.get(ek)
         if found is None:
-            kind, src, dst = ek[0], ek[1], ek[2]
-            index = self._binding_index()
-            buckets = {(kind, s, d) for s in (src, None) for d in (dst, None)}    # a set: src or dst may be None
-            candidates = sorted((ib for bucket in buckets for ib in index.get(bucket, ())), key=lambda ib: ib[0])
-            found = self._selected[ek] = [b for _, b in candidates if _selects(b.selectors, ek)]
+            index = self.universe.memo.get("binding-index")
+            if index is None:
+                index = self.universe.memo["binding-index"] = BindingIndex(self.solution.bindings)
+            found = self._selected[ek] = index.selecting(ek)
         return found
-
-    def _binding_index(self) -> dict:
-        index = self.universe.memo.get("binding-index")
-        if index is None:
-            index = self.universe.memo["binding-index"] = {}
-            for i, b in enumerate(self.solution.bindings):
-                index.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
-        return index
 
     def touches_state(self, key: EventKey) -> bool:
         """Whether the key's program reads or writes an exactly encoded stateful object."""

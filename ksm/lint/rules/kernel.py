@@ -67,12 +67,6 @@ def _names(calls: list[KernelCall] | tuple[KernelCall, ...]) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-def _first_span(calls) -> Span | None:
-    """The first place (in text order) whose rules grant one of ``calls``."""
-    spans = sorted({s for c in calls for s in (c.sites or c.bindings) if s is not None})
-    return spans[0] if spans else None
-
-
 def _blanket_grants(ctx: LintContext) -> dict[Span, list[str]]:
     """Kernel request bindings that grant some untrusted class every kernel method, always.
 
@@ -125,7 +119,7 @@ def kernel_danger_untrusted(ctx: LintContext) -> Iterator[Diagnostic]:
         by_site: dict[Span | None, list[KernelCall]] = {}
         for c in row.dangerous((ALWAYS,)):
             if not mine.intersection(c.bindings):
-                by_site.setdefault(_first_span([c]), []).append(c)
+                by_site.setdefault(c.where, []).append(c)
         # One finding per place that grants: a suppression there accepts exactly those grants.
         for span, calls in sorted(by_site.items(), key=lambda item: item[0] or Span("", 0, 0)):
             yield ctx.finding(
@@ -205,4 +199,4 @@ def kernel_grant_unneeded(ctx: LintContext) -> Iterator[Diagnostic]:
         for c in calls:
             yield ctx.finding(
                 "LNT023", f"{row.cls} may call {c.label} (create a process), but the policy grants no `execute "
-                          f"src={row.cls}` event, so no process it creates can ever start", _first_span([c]))
+                          f"src={row.cls}` event, so no process it creates can ever start", c.where)
