@@ -139,54 +139,95 @@ def bench_prove(sizes: tuple[int, ...] = (100, 1000), models: Path | None = None
 
 
 # ---------------------------------------------------------------------- flows
-def bench_flows(sizes: tuple[int, ...] = (250, 1000), channels_per_instance: int = 10) -> ProveBench:
+def bench_flows(sizes: tuple[int, ...] = (250, 1000), channels_per_instance: int = 10,
+                distinct: tuple[int, ...] = (100, 1000)) -> ProveBench:
     """Channel-graph labelling and flow checks on generated solutions (ksm.flows.generate).
 
+    Two shapes: ``sizes`` instances of twelve classes (a zone policy), and ``distinct``
+    instances of as many classes (one rule per channel: every class key is new, which is
+    what made labelling grow with class pairs).  Every hop's label is checked against
+    :func:`~ksm.flows.generate.expected_statuses`, worked out from the generator alone.
+
     Baselines from the same run: a trivial Z3 query (for the cost of one labelling
-    proof) and one walk over the whole graph (connected components; for the cost of
-    a check).  Peak resident memory is read after each size, smallest first, to see
-    it grow with the graph.
+    proof), one walk over the whole graph (connected components; for the cost of a
+    check), and, on the smallest distinct-class solution, the labeller that asks the
+    prover about every class key (``Labeller(share=False)``, what labelling did before
+    answers were shared).  Peak resident memory is read after each size, smallest
+    first, to see it grow with the graph.
     """
+    base = _trivial_z3_ms()
+    rows: list[tuple[str, float, str]] = [("baseline: one trivial Z3 query", base, "ms")]
+    for n in sizes:
+        rows += _flow_rows(f"[{n} instances of 12 classes, {n * channels_per_instance} channels]", n,
+                           channels_per_instance, base, {})
+    labelled: dict[int, tuple[float, int]] = {}
+    for i, n in enumerate(sorted(distinct)):
+        tag = f"[{n} instances of {n} classes, {n * channels_per_instance} channels]"
+        rows += _flow_rows(tag, n, channels_per_instance, base, {"classes_per_zone": max(1, n // 4), "per_channel": True},
+                           reference=(i == 0), labelled=labelled)
+    sizes_seen = sorted(labelled)
+    for small, large in zip(sizes_seen, sizes_seen[1:]):
+        (t0, h0), (t1, h1) = labelled[small], labelled[large]
+        rows.append((f"growth {small} -> {large} classes: labelling time / hops", (t1 / t0) / (h1 / h0), "x"))
+    return ProveBench(rows)
+
+
+def _flow_rows(tag: str, n: int, channels_per_instance: int, base_ms: float, shape: dict,
+               reference: bool = False, labelled: dict | None = None) -> list[tuple[str, float, str]]:
+    """Label, derive and check one generated solution; every label checked."""
     import resource
+    from collections import Counter
 
     import networkx as nx
 
     from ksm.flows import ChannelGraph, FlowChecker, Labeller
-    from ksm.flows.generate import generate_flow_solution
+    from ksm.flows.generate import expected_statuses, generate_flow_solution
     from ksm.verify.prove import Prover
     from policy_lang.props import parse_properties
     from policy_lang.source import SourceText
 
-    base = _trivial_z3_ms()
-    rows: list[tuple[str, float, str]] = [("baseline: one trivial Z3 query", base, "ms")]
-    for n in sizes:
-        tag = f"[{n} instances, {n * channels_per_instance} channels]"
-        with tempfile.TemporaryDirectory() as tmp:
-            text = generate_flow_solution(Path(tmp), n, channels_per_instance)
-            t0 = time.perf_counter()
-            sol = load(Path(tmp))
-            prover = Prover(sol)
-            rows.append((f"{tag} load + boot", time.perf_counter() - t0, "s"))
-            graph = ChannelGraph(Labeller(prover))
-            stats = graph.stats()
-            rows.append((f"{tag} label {stats['hops']} hops with {stats['proofs']} proofs", graph.seconds, "s"))
-            rows.append((f"{tag}   per proof, ratio to the trivial query",
-                         graph.seconds * 1000 / max(1, stats["proofs"]) / base, "x"))
-            props = parse_properties(sol, SourceText("<bench>.props", text)).properties
-            t0 = time.perf_counter()
-            checker = FlowChecker(graph)
-            derive = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            results = [checker.check(p) for p in props]
-            checks = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            sum(1 for _ in nx.weakly_connected_components(checker.every))
-            walk = time.perf_counter() - t0
-            verdicts = ", ".join(f"{sum(r.status == s for r in results)} {s.lower()}" for s in ("PROVED", "REFUTED"))
-            rows.append((f"{tag} derive the data-flow graphs (once)", derive, "s"))
-            rows.append((f"{tag} all {len(results)} flow checks ({verdicts})", checks, "s"))
-            rows.append((f"{tag}   per check, ratio to one walk of the whole graph", checks / len(results) / walk, "x"))
-            rows.append((f"{tag} total: labelling, deriving and checks", graph.seconds + derive + checks, "s"))
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            rows.append((f"{tag} peak resident memory so far", peak, "MB"))
-    return ProveBench(rows)
+    rows: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        text = generate_flow_solution(Path(tmp), n, channels_per_instance, **shape)
+        t0 = time.perf_counter()
+        sol = load(Path(tmp))
+        prover = Prover(sol)
+    rows.append((f"{tag} load + boot", time.perf_counter() - t0, "s"))
+    graph = ChannelGraph(Labeller(prover))
+    stats, lab = graph.stats(), graph.labeller
+    got = Counter((h.kind, h.label.status) for h in graph.hops)
+    expected = expected_statuses(sol)
+    if dict(got) != expected:
+        raise AssertionError(f"{tag}: hop labels {dict(got)} differ from the generator's {expected}")
+    rows.append((f"{tag} label {stats['hops']} hops: {stats['proofs']} proofs, {lab.grouped} keys by another's proof, "
+                 f"{lab.syntactic} from the text", graph.seconds, "s"))
+    rows.append((f"{tag}   per hop", graph.seconds * 1e6 / max(1, stats["hops"]), "us"))
+    if labelled is not None:
+        labelled[n] = (graph.seconds, stats["hops"])
+    if reference:
+        ref = ChannelGraph(Labeller(Prover(sol), share=False))
+        if [h.label.status for h in ref.hops] != [h.label.status for h in graph.hops]:
+            raise AssertionError(f"{tag}: shared labels differ from one proof per class key")
+        rows.append((f"{tag} baseline: one proof per class key ({ref.labeller.questions} proofs)", ref.seconds, "s"))
+        rows.append((f"{tag}   ratio of the baseline to shared labelling", ref.seconds / graph.seconds, "x"))
+    props = parse_properties(sol, SourceText("<bench>.props", text)).properties
+    t0 = time.perf_counter()
+    checker = FlowChecker(graph)
+    derive = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = [checker.check(p) for p in props]
+    checks = time.perf_counter() - t0
+    verdicts = Counter(r.status for r in results)
+    if verdicts != Counter({"PROVED": 3, "REFUTED": 3}):
+        raise AssertionError(f"{tag}: flow checks {dict(verdicts)}, the generator's properties give 3 and 3")
+    t0 = time.perf_counter()
+    sum(1 for _ in nx.weakly_connected_components(checker.every))
+    walk = time.perf_counter() - t0
+    rows.append((f"{tag} derive the data-flow graphs (once)", derive, "s"))
+    rows.append((f"{tag} all {len(results)} flow checks (3 proved, 3 refuted)", checks, "s"))
+    rows.append((f"{tag}   per check, ratio to one walk of the whole graph", checks / len(results) / walk, "x"))
+    rows.append((f"{tag} total: labelling, deriving and checks", graph.seconds + derive + checks, "s"))
+    rows.append((f"{tag}   labelling, ratio to {max(1, stats['proofs'])} trivial Z3 queries",
+                 graph.seconds * 1000 / max(1, stats["proofs"]) / base_ms, "x"))
+    rows.append((f"{tag} peak resident memory so far", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB"))
+    return rows

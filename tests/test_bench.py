@@ -4,6 +4,8 @@ They assert nothing about speed (timings belong to `ksm bench`, not to tests).
 """
 from pathlib import Path
 
+import pytest
+
 from ksm.bench import bench_decide, bench_decide_vs_others, bench_load
 
 
@@ -36,11 +38,23 @@ def test_bench_prove_reports_times_and_a_baseline():
 def test_bench_flows_reports_labelling_checks_and_baselines():
     from ksm.bench import bench_flows
 
-    report = bench_flows(sizes=(30,), channels_per_instance=3).report()
-    for figure in ("baseline: one trivial Z3 query", "label", "ratio to the trivial query", "flow checks",
-                   "ratio to one walk", "derive the data-flow graphs", "peak resident memory"):
+    report = bench_flows(sizes=(30,), channels_per_instance=3, distinct=(12, 24)).report()
+    for figure in ("baseline: one trivial Z3 query", "label", "flow checks",
+                   "ratio to one walk", "derive the data-flow graphs", "peak resident memory",
+                   "baseline: one proof per class key", "ratio of the baseline to shared labelling",
+                   "growth 12 -> 24 classes"):
         assert figure in report, figure
-    assert "[30 instances, 90 channels]" in report
+    assert "[30 instances of 12 classes, 90 channels]" in report and "[24 instances of 24 classes, 72 channels]" in report
+    # the benchmark checks every label against the generator's own expectation, and raises otherwise
+    import ksm.flows.generate as gen
+
+    real = gen.expected_statuses
+    try:
+        gen.expected_statuses = lambda sol: {**real(sol), ("error", "granted"): 1}
+        with pytest.raises(AssertionError, match="differ from the generator"):
+            bench_flows(sizes=(), channels_per_instance=2, distinct=(8,))
+    finally:
+        gen.expected_statuses = real
 
 
 def test_bench_kernel_checks_every_verdict_and_decision():

@@ -3,6 +3,7 @@ model (and the channel graph built on it)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -104,8 +105,26 @@ def _prover(args: argparse.Namespace):
 def _channel_graph(prover, files, args: argparse.Namespace):
     from ksm.flows.graph import channel_graph
 
-    with busy("building the channel graph"):
-        return channel_graph(prover, files, args.dynamic, args.kernel_relay)
+    # The command ends after using the graph: everything built so far (solution, hops,
+    # labels) moves out of the collector's sight, instead of being walked again by each
+    # full collection while the graph is built, derived and checked (2-4 s at half a
+    # million hops).  Safe in a process about to exit; the library does not do this, and
+    # small graphs (tests call the CLI in-process) are left alone.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with busy("building the channel graph"):
+            graph = channel_graph(prover, files, args.dynamic, args.kernel_relay)
+        if len(graph.hops) >= FREEZE_HOPS:
+            gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
+    return graph
+
+
+#: From this many hops on, the command freezes the collector's view of the graph (above).
+FREEZE_HOPS = 100_000
 
 
 def replay_bug(exc) -> int:

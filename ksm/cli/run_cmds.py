@@ -187,7 +187,7 @@ BENCHES = {
     "decide": "the decision function on allowlists",
     "compare": "decide next to cedarpy and pycasbin (pip install '.[bench]')",
     "prove": "per-property proof times on the examples and generated solutions",
-    "flows": "channel-graph labelling and flow checks on generated solutions",
+    "flows": "channel-graph labelling and flow checks on generated solutions (12 classes; 100 and 1,000 distinct)",
     "simulate": "IPC round trips per second in the simulator",
     "lint": "the linter on a generated 10,000-line policy",
     "kernel": "the kernel access table, its lint rules and kernel decisions on generated solutions",
@@ -204,6 +204,8 @@ def add_bench(sub) -> None:
     p.add_argument("--lines", type=positive_int, help="size of the generated policy (load: 100,000; lint: 10,000)")
     p.add_argument("--repeat", type=positive_int, default=3, help="repetitions; the median is reported (default 3)")
     p.add_argument("--bindings", type=positive_int, default=100_000, help="decide: size of the large allowlist")
+    p.add_argument("--classes", type=positive_int, metavar="N",
+                   help="flows: also label a solution of N distinct classes (besides 100 and 1,000)")
     p.add_argument("--seeds", type=positive_int, default=50, metavar="N",
                    help="fuzz: how many generated solutions (seeds 0..N-1; default 50)")
     p.add_argument("--first-seed", type=count, default=0, metavar="S", help="fuzz: the first seed (default 0)")
@@ -220,7 +222,7 @@ def _run_bench(args: argparse.Namespace):
     if args.what == "prove":
         return bench.bench_prove()
     if args.what == "flows":
-        return bench.bench_flows()
+        return bench.bench_flows(distinct=tuple(sorted({100, 1000} | ({args.classes} if args.classes else set()))))
     if args.what == "compare":
         return bench.bench_decide_vs_others()
     if args.what == "simulate":

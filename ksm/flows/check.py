@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from policy_lang.perf import gc_paused
+
 from ..events import jsonable
 from ..verify.prove import PROVED, REFUTED, UNKNOWN, ReplayMismatch
 from .graph import ChannelGraph, Hop, heaviest
@@ -94,18 +96,25 @@ class FlowChecker:
 
     def __init__(self, graph: ChannelGraph):
         self.cg = graph
+        with gc_paused():       # acyclic, and a collection here would walk every hop of the graph
+            self._derive(graph)
+
+    def _derive(self, graph: ChannelGraph) -> None:
         # One pass over the hops: every edge, its granted and its not-denied part.
         self.every = graph.flow_graph((GRANTED, UNDECIDED, DENIED))
         self.granted, self.possible = nx.DiGraph(), nx.DiGraph()
         for g in (self.granted, self.possible):
             g.add_nodes_from(self.every.nodes)
+        possible, granted = [], []
         for u, v, data in self.every.edges(data=True):
             live = [h for h in data["hops"] if h.label.status != DENIED]
             if live:
-                self.possible.add_edge(u, v, hops=live)
-                granted = [h for h in live if h.label.status == GRANTED]
-                if granted:
-                    self.granted.add_edge(u, v, hops=granted)
+                possible.append((u, v, {"hops": live}))
+                mine = [h for h in live if h.label.status == GRANTED]
+                if mine:
+                    granted.append((u, v, {"hops": mine}))
+        self.possible.add_edges_from(possible)
+        self.granted.add_edges_from(granted)
 
     def check(self, prop) -> FlowResult:
         t0 = time.perf_counter()

@@ -36,9 +36,17 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from policy_lang.perf import gc_paused
 from policy_lang.solution import KERNEL_CLASS, message_params
 from policy_lang.types import (
-    ArrayType, BytesType, HandleType, IntType, SequenceType, StringType, StructType, UnionType,
+    ArrayType,
+    BytesType,
+    HandleType,
+    IntType,
+    SequenceType,
+    StringType,
+    StructType,
+    UnionType,
 )
 
 from ..verify.universe import Proc, Universe
@@ -234,6 +242,7 @@ class ChannelGraph:
         self.hops: list[Hop] = []
         self._services: dict[str, KernelServices | None] | None = None
         self._weights: dict[tuple, int] = {}     # (method def, kind) -> weight; the defs live in the solution
+        self._by_server: dict[str, list[tuple]] | None = None
         procs = {p.task: p for p in self.universe.procs if p.task}
         self.procs = procs
         self.kernel = next((t for t, p in procs.items() if p.cls == KERNEL_CLASS), None)
@@ -259,8 +268,11 @@ class ChannelGraph:
                     if c != s and self.kernel not in (c, s) and (c, s) not in pairs and self._some_request(procs[c], procs[s]):
                         pairs[(c, s)] = "policy"
         self.channels = pairs
-        for (c, s), channel in sorted(pairs.items()):
-            self._add_channel(procs[c], procs[s], channel)
+        # Paused collector: half a million hops, labels and witnesses are allocated here and
+        # none forms a cycle, while every full collection would walk them all again.
+        with gc_paused():
+            for (c, s), channel in sorted(pairs.items()):
+                self._add_channel(procs[c], procs[s], channel)
         self.seconds = time.perf_counter() - t0      # building and labelling
 
     @property
@@ -292,8 +304,13 @@ class ChannelGraph:
             return None
         return self._services.get(p.cls)
 
-    def _addresses(self, server: Proc):
-        return [(ep, iface, m, mdef) for cls, ep, iface, m, mdef in self.universe._addresses() if cls == server.cls]
+    def _addresses(self, server: Proc) -> list[tuple]:
+        """(endpoint, interface, method, method def) of every method ``server`` serves."""
+        if self._by_server is None:
+            self._by_server = {}
+            for cls, ep, iface, m, mdef in self.universe._addresses():
+                self._by_server.setdefault(cls, []).append((ep, iface, m, mdef))
+        return self._by_server.get(server.cls, [])
 
     def _some_request(self, client: Proc, server: Proc) -> bool:
         return any(self.labeller.label("request", client, server, ep, m).status != DENIED
@@ -338,15 +355,16 @@ class ChannelGraph:
     # ------------------------------------------------------------------ derived
     def flow_graph(self, statuses=(GRANTED,)) -> nx.DiGraph:
         """Data flows made by hops whose label is in ``statuses``."""
+        edges: dict[tuple[str, str], list[Hop]] = {}     # grouped first: one networkx edge per pair
+        for hop in self.hops:
+            if hop.label.status in statuses:
+                pair = (hop.client, hop.server) if hop.kind == "request" else (hop.server, hop.client)
+                found = edges.get(pair)
+                if found is None:
+                    edges[pair] = [hop]
+                else:
+                    found.append(hop)
         g = nx.DiGraph()
         g.add_nodes_from(self.graph.nodes(data=True))
-        for hop in self.hops:
-            if hop.label.status not in statuses:
-                continue
-            u, v = hop.source, hop.target
-            if g.has_edge(u, v):
-                g[u][v]["hops"].append(hop)
-                g[u][v]["weight"] = max(g[u][v]["weight"], hop.weight)
-            else:
-                g.add_edge(u, v, hops=[hop], weight=hop.weight)
+        g.add_edges_from((u, v, {"hops": hops, "weight": max(h.weight for h in hops)}) for (u, v), hops in edges.items())
         return g

@@ -18,6 +18,8 @@ from policy_lang.syntax import ast
 
 from ..engine import BindingIndex, _selects
 
+_MISSING = object()
+
 
 def sections(body, key: tuple) -> tuple:
     """The nested sections of a binding body that apply to engine key ``key``."""
@@ -56,6 +58,45 @@ def reads_message_in(body, key: tuple) -> bool:
     return False
 
 
+class KeyBindings:
+    """The bindings that select engine keys, for a caller that asks about many keys of few
+    (kind, sender class, receiver class) triples: the channel graph asks about every
+    kernel method (160-odd) of every class.  The candidates of a triple are gathered and
+    ordered once (as :class:`BindingIndex` orders them: text order); each key then only
+    filters them."""
+
+    def __init__(self, bindings):
+        self._buckets: dict[tuple, list[tuple[int, object]]] = {}
+        for i, b in enumerate(bindings):
+            self._buckets.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
+        self._candidates: dict[tuple, list] = {}
+        self._shared: dict[tuple, tuple | None] = {}
+
+    def candidates(self, triple: tuple) -> list:
+        """The bindings that may select a key of (kind, src class, dst class), in text order."""
+        found = self._candidates.get(triple)
+        if found is None:
+            kind, src, dst = triple
+            buckets = {(kind, s, d) for s in (src, None) for d in (dst, None)}
+            found = self._candidates[triple] = [b for _, b in sorted(
+                (ib for k in buckets for ib in self._buckets.get(k, ())), key=lambda ib: ib[0])]
+        return found
+
+    def selecting(self, key: tuple) -> list:
+        return [b for b in self.candidates(key[:3]) if _selects(b.selectors, key)]
+
+    def same_for_every_class(self, triple: tuple) -> tuple | None:
+        """A name for the bindings of ``triple`` when they decide its keys the same way for
+        any class on the non-kernel side: the candidates themselves, when none has a
+        ``match`` section (a section may name a class).  None otherwise."""
+        found = self._shared.get(triple, _MISSING)
+        if found is _MISSING:
+            cands = self.candidates(triple)
+            found = self._shared[triple] = (None if any(isinstance(st, MatchDef) for b in cands for st in b.body)
+                                            else tuple(id(b) for b in cands))
+        return found
+
+
 class Equivalence:
     """Signatures of engine keys of one solution (memoised per binding)."""
 
@@ -84,3 +125,96 @@ class Equivalence:
                 self.reads_message(b) and reads_message_in(b.body, engine_key) for b in selecting)):
             untyped = method_def.untyped
         return programs, params, untyped
+
+
+# ------------------------------------------------------------ program fingerprints
+#: Fields of syntax and model nodes that say where a thing is written, not what it does.
+_WHERE = frozenset({"pos", "span", "node", "audit", "targets", "selectors", "satisfiable", "opaque"})
+
+
+class NotPure(Exception):
+    """The program reads something besides the message: a SID, a variable, a stateful object."""
+
+
+def _shape(node, key: tuple, stateful: frozenset, depth: int = 0):
+    """What a statement or expression does, without where it is written (raises NotPure)."""
+    if depth > 400:
+        raise NotPure("nested too deeply")
+    if isinstance(node, MatchDef):
+        if not (node.satisfiable and _selects(node.selectors, key)):
+            return None                                   # a section that does not apply votes nothing
+        return ("match", _body_shape(node.body, key, stateful, depth + 1))
+    if isinstance(node, ast.Ref):
+        if node.path[0] != "message":
+            raise NotPure(".".join(node.path))
+        return ("ref", node.path)
+    if isinstance(node, ast.Call):
+        name = node.object.text if node.object is not None else None
+        if name in stateful:
+            raise NotPure(name)
+    if getattr(node, "object", None) in stateful and hasattr(node, "model"):   # a CallDef
+        raise NotPure(node.object)
+    if isinstance(node, (list, tuple)):
+        return tuple(_shape(n, key, stateful, depth + 1) for n in node)
+    if isinstance(node, (bool, int, str, float)) or node is None:
+        return (type(node).__name__, node)
+    fields = getattr(node, "__dataclass_fields__", None)
+    if fields is None:
+        raise NotPure(type(node).__name__)
+    return (type(node).__name__,) + tuple(
+        _shape(getattr(node, f), key, stateful, depth + 1) for f in fields if f not in _WHERE)
+
+
+def _body_shape(body, key: tuple, stateful: frozenset, depth: int = 0) -> tuple:
+    return tuple(s for s in (_shape(st, key, stateful, depth) for st in body) if s is not None)
+
+
+def program_shape(selecting, key: tuple, stateful: frozenset, cache: dict | None = None) -> tuple | None:
+    """The statements that decide engine key ``key``, without where they are written, or
+    None when they read anything but the message.
+
+    Why: on a policy with one rule per channel, thousands of class pairs carry the same
+    ``assert (message.key < 1000)`` at different lines.  When the statements read only
+    the message, two keys of equal shape (and equal message type) grant exactly the same
+    messages in every state, whoever sends them, so one proof answers for both.  A SID,
+    a PAL variable or a stateful model object makes the answer depend on who sends or on
+    what happened before: such keys keep their own proofs (None).
+
+    ``cache``: shapes of binding bodies without ``match`` sections (they do not depend
+    on the key), by binding, for a caller asking about many keys of the same bindings.
+    """
+    out = []
+    for b in selecting:
+        found = cache.get(id(b), _MISSING) if cache is not None else _MISSING
+        if found is _MISSING:
+            try:
+                found = _body_shape(b.body, key, stateful)
+            except NotPure:
+                found = None
+            if cache is not None and not any(isinstance(st, MatchDef) for st in b.body):
+                cache[id(b)] = found
+        if found is None:
+            return None
+        out.append(found)
+    return tuple(out)
+
+_UNIT_GRANT = ("CallDef", ("str", "base"), ("str", "Base"), ("str", "grant"), ("str", "rule"),
+               ("Lit", ("str", "unit"), ("NoneType", None)))
+
+
+def plain_grant_shape(shape: tuple) -> bool:
+    """Whether a program shape only grants, unconditionally (a pure allowlist entry): at
+    least one ``grant ()`` applies and nothing else but sections holding more of them."""
+    def grants(stmts) -> int | None:          # how many unit grants, None if anything else
+        n = 0
+        for s in stmts:
+            if s == _UNIT_GRANT:
+                n += 1
+            elif s[0] == "match" and (inner := grants(s[1])) is not None:
+                n += inner
+            else:
+                return None
+        return n
+
+    counts = [grants(body) for body in shape]
+    return None not in counts and sum(counts) > 0
