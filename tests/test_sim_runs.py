@@ -275,10 +275,19 @@ def test_cli_simulate_replays_a_counterexample(prove_json, capsys):
     assert "replay of crypto_reads_only_signing_keys" in out and '{"keyId": 512}  GRANTED' in out
 
 
-def test_bench_simulate_reports_round_trips_against_the_bare_call():
+def test_bench_simulate_reports_both_workloads_in_every_configuration_against_the_bare_calls():
+    """Tiny sizes; every run is checked against its workload inside the benchmark."""
     from ksm.sim.bench import bench_simulate
 
     rows = {name: value for name, value, _ in bench_simulate(round_trips=300, repeat=1, models=MODELS).rows}
-    bare = rows["baseline: bare Python call of Server.Ping"]
-    per = rows["round trip, decisions on, trace off"]
-    assert 0 < bare < per and rows["  ratio to the bare call"] > 1
+    bare = rows["baseline: bare Python call of echo Server.Ping"]
+    assert bare > 0 and rows["baseline: bare Python calls of the smart_lock handlers, per call"] > 0
+    assert rows["workload echo: 1 client thread, 1 server thread; every answer checked"] == 300
+    for workload in ("echo", "smart_lock"):
+        for config in ("decisions on, trace off", "decisions on, trace on",
+                       "decisions off (kernel and transport), trace off"):
+            head = f"{workload}, {config}: "
+            assert 0 < rows[head + "per call p50"] <= rows[head + "per call p99"]
+            assert rows[head + "p50 / bare call"] > 1
+            assert any(k.startswith(head + "round trips/s, whole runs, wall time") for k in rows)
+        assert rows[f"{workload}, decisions on, trace on: + building the records, per call"] > 0

@@ -506,3 +506,64 @@ def test_nested_example_round_trip_every_kind():
     assert decoded["records"][0]["owner"] == {"handle": 3, "rights": 0}
     assert decoded["records"][1]["blob"] == b""
     assert lt.encode(decoded) == body
+
+
+# ----------------------------------------------------------------------------- the kernel's sealer
+# wire.sealer() is pack() plus, where it is known without decoding, the decoded
+# message: the kernel then skips its second look at bytes it has just written.
+# These pin it to pack() and decode() exactly, for valid and invalid messages.
+
+_scalar_leaves = st.one_of(_ints, st.builds(StringType, st.integers(1, 5)), st.builds(BytesType, st.integers(1, 5)))
+_scalar_params = st.lists(_scalar_leaves, max_size=4).map(lambda ts: tuple((f"p{i}", t) for i, t in enumerate(ts)))
+_int_params = st.lists(_ints, min_size=1, max_size=4).map(lambda ts: tuple((f"p{i}", t) for i, t in enumerate(ts)))
+
+
+def _sealed_as_packed(lt: wire.Layout, message) -> None:
+    seal = wire.sealer(7, 3, "response", lt)
+    try:
+        want = wire.pack(7, 3, "response", lt, message)
+    except wire.WireError as exc:
+        with pytest.raises(wire.WireError) as got:
+            seal(message)
+        assert str(got.value) == str(exc)
+        return
+    data, body, decoded = seal(message)
+    assert data == want and body == want[wire.HEADER.size:]
+    got = lt.decode(body)
+    if decoded is not None:
+        assert decoded == got and list(decoded) == list(got)
+        assert [type(v) for v in decoded.values()] == [type(v) for v in got.values()]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(valid_messages(), valid_messages(_scalar_params), valid_messages(_int_params)))
+def test_sealer_is_pack_and_its_decoding_is_decode(case):
+    params, message = case
+    _sealed_as_packed(lay(*params), message)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_messages())
+def test_sealer_fails_exactly_as_pack_fails(case):
+    params, message = case
+    _sealed_as_packed(lay(*params), message)
+
+
+@pytest.mark.parametrize("message", [
+    {"value": 3}, {"value": True}, {"value": 2**32}, {"value": -1}, {"value": 3.0}, {}, {"value": 3, "x": 1},
+    {"x": 3}, MappingProxyType({"value": 3}), [("value", 3)], None,
+])
+def test_sealer_integer_fast_path_edges(message):
+    _sealed_as_packed(PING, message)
+
+
+def test_sealer_reorders_like_decode_and_handles_no_parameters():
+    lt = lay(("a", U32), ("b", U32))
+    data, body, decoded = wire.sealer(1, 2, "request", lt)({"b": 5, "a": 1})
+    assert list(decoded) == ["a", "b"] and decoded == lt.decode(body)
+    empty = lay()
+    assert wire.sealer(1, 2, "request", empty)({}) == (wire.pack(1, 2, "request", empty, {}), b"", {})
+    with pytest.raises(wire.WireError):
+        wire.sealer(1, 2, "request", empty)({"x": 1})
+    with pytest.raises(wire.WireError, match="RIID"):
+        wire.sealer(2**32, 2, "request", PING)({"value": 1})

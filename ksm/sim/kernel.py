@@ -2,9 +2,10 @@
 
 Every thread is a greenlet running plain, blocking Python.  A kernel call
 (``call``, ``recv``, ``reply``, ``publish``, ``connect``) is the only place a
-thread gives up the processor: it switches to the scheduler, which picks the next
-ready thread with a seeded random choice.  So the same seed gives the same
-interleaving and the same trace, and a run is single-threaded (no locks, no races
+thread gives up the processor: a scheduler step picks the next ready thread with
+a seeded random choice (the giving thread takes the step itself and switches
+straight to the chosen one, see :meth:`Kernel._yield`).  So the same seed gives the
+same interleaving and the same trace, and a run is single-threaded (no locks, no races
 in the simulator itself; the one other OS thread is the watchdog of
 ``run(timeout=...)``, which only interrupts, see :mod:`ksm.sim.watchdog`).
 
@@ -47,6 +48,7 @@ the return code ``rc``, that the policy decides too.
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import random
@@ -59,11 +61,13 @@ from typing import Any, Callable
 import greenlet
 import networkx as nx
 
+from policy_lang.perf import gc_paused
 from policy_lang.solution import KERNEL_CLASS, Channel, Endpoint, ProcessClass, Solution
 from policy_lang.types import MethodDef
 
 from ..engine import Options, SecurityModule
-from ..events import Decision, Event, jsonable
+from ..events import _SHOWN_INT_BITS as _JSON_INT_BITS   # as ksm.values writes integers
+from ..events import Decision, Event, int_text, jsonable
 from . import wire
 from .watchdog import SimTimeout, Watchdog
 
@@ -92,6 +96,141 @@ def _rc(d: Decision) -> Rc:
     if d.granted:
         return Rc.OK
     return Rc.INVALID_ARGUMENT if d.reason.startswith(MALFORMED) else Rc.SECURITY_DISALLOW
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _make_event(kind: str, src, dst, endpoint, method, message: dict) -> Event:
+    """``Event(kind, src, dst, endpoint, method, message)`` for the kernel's own
+    events, whose ``message`` is already a fresh dictionary (what the factories'
+    ``message_arg`` would make of it): built without the frozen dataclass's
+    ``__init__`` (six ``object.__setattr__`` calls), which costs twice as much."""
+    e = _new_object(Event)
+    _set_attribute(e, "__dict__", {"kind": kind, "src": src, "dst": dst, "endpoint": endpoint, "method": method,
+                                   "message": message})
+    return e
+
+
+def _event_factory() -> Callable[..., Event]:
+    """:func:`_make_event` when it builds exactly the event the constructor builds
+    (were Event given ``__slots__`` or more state, it would not), else the constructor."""
+    try:
+        args = ("request", "a", "b", "c", "d", {"v": 1})
+        fast, slow = _make_event(*args), Event(*args)
+        if fast == slow and fast.__dict__ == slow.__dict__ and list(vars(fast)) == list(vars(slow)):
+            return _make_event
+    except Exception:                                  # noqa: BLE001 - any doubt: the constructor
+        pass
+    return Event
+
+
+_event = _event_factory()
+
+# Message values that are immutable: a record holding only these may be built later
+# (see Kernel._lazy) and still show the message as it was when it was sent.
+_IMMUTABLE = frozenset({int, str, bytes, bool, float, type(None)})
+_RC_NAMES = {0: "rcOk", 1: "rcInvalidArgument", 2: "rcSecurityDisallow", 3: "rcNotConnected"}
+_NO_ADDRESS = object()
+
+
+def _chooser(rng: random.Random) -> Callable[[int], int]:
+    """``i -> index`` such that ``seq[index]`` is ``rng.choice(seq)`` for a sequence of
+    length ``i``, consuming the generator exactly as ``choice`` does.
+
+    ``random.Random.choice`` is ``seq[self._randbelow(len(seq))]``; calling that
+    directly saves a Python frame on every scheduler step.  Checked here, on a copy
+    of the generator, so that a Python whose ``choice`` draws differently (or a
+    generator of another class) gets ``choice`` itself, and the same interleaving.
+    """
+    def by_choice(n: int) -> int:
+        return rng.choice(range(n))
+
+    below = getattr(rng, "_randbelow", None)
+    if type(rng) is not random.Random or not callable(below):
+        return by_choice
+    a, b = random.Random(), random.Random()
+    a.setstate(rng.getstate())
+    b.setstate(rng.getstate())
+    sizes = [2, 3, 5, 2, 7, 64, 3, 2, 1000, 6] * 3
+    if [a.choice(range(n)) for n in sizes] != [b._randbelow(n) for n in sizes] or a.getstate() != b.getstate():
+        return by_choice
+    return below
+
+
+# A message value kept for a record built later (Kernel._lazy) is frozen: scalars
+# as they are, a list or tuple as (_LIST, *elements), a dictionary with text keys as
+# (_DICT, key, value, ...), every element frozen likewise.  Immutable, so the record
+# shows the value as it was sent, and made of tuples, which the garbage collector
+# stops tracking.  A value of any other kind is not frozen (_UNFROZEN): its record
+# is built at once.
+_LIST, _DICT = "\x00list", "\x00dict"      # first element of a frozen container (never a scalar: those are not tuples)
+_UNFROZEN = object()
+
+
+def _freeze(v: Any) -> Any:
+    t = type(v)
+    if t in _IMMUTABLE:
+        return v
+    if t is list or t is tuple:
+        kinds = set(map(type, v))
+        if kinds <= _IMMUTABLE:
+            return (_LIST, *v)
+        out: list = [_LIST]
+        for x in v:
+            x = _freeze(x)
+            if x is _UNFROZEN:
+                return _UNFROZEN
+            out.append(x)
+        return tuple(out)
+    if t is dict:
+        out = [_DICT]
+        for k, x in v.items():
+            if type(k) is not str:
+                return _UNFROZEN
+            if type(x) not in _IMMUTABLE:
+                x = _freeze(x)
+                if x is _UNFROZEN:
+                    return _UNFROZEN
+            out += (k, x)
+        return tuple(out)
+    if t is bytearray:
+        return bytes(v)
+    return _UNFROZEN
+
+
+def _thaw(v: Any) -> Any:
+    """:func:`ksm.events.jsonable` of the value ``v`` froze: the one JSON form
+    (:func:`ksm.values.to_json`) keeps scalars as they are, except bytes (hex text)
+    and integers too wide to print (their size); sequences become lists."""
+    t = type(v)
+    if t is tuple:
+        if v[0] is _LIST:
+            return [_thaw(x) for x in v[1:]]
+        return {v[i]: _thaw(v[i + 1]) for i in range(1, len(v), 2)}
+    if t is bytes:
+        return v.hex()
+    if t is int and v.bit_length() > _JSON_INT_BITS:
+        return int_text(v)
+    return v
+
+
+def _flat_json(entry: tuple, start: int) -> dict:
+    """The message whose keys and frozen values alternate in ``entry`` from
+    ``start``, thawed (see :func:`_thaw`; text and ordinary integers stay as they are)."""
+    out = {}
+    for i in range(start, len(entry), 2):
+        v = entry[i + 1]
+        t = type(v)
+        if not (t is str or (t is int and -_WIDE < v < _WIDE)):
+            v = _thaw(v)
+        out[entry[i]] = v
+    return out
+
+
+_WIDE = 1 << _JSON_INT_BITS          # |v| < _WIDE is v.bit_length() <= _JSON_INT_BITS
+_PLAIN = frozenset({str, int, type(None)})      # event fields whose description depends on their value alone
 
 
 def _decode(lay: wire.Layout, data: bytes, body) -> dict:
@@ -143,10 +282,14 @@ class Address:
     endpoint: Endpoint
     method: MethodDef
     layouts: dict = field(default_factory=dict, compare=False, hash=False)
+    sealers: dict = field(default_factory=dict, compare=False, hash=False, repr=False)   # kind -> wire.sealer
+    outs: tuple = field(default=(), compare=False, hash=False, repr=False)               # out-parameter names
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "outs", tuple(p.name for p in self.method.out_params))
         for kind in ("request", "response", "error"):
-            self.layouts[kind] = wire.layout(self.method, kind)
+            lay = self.layouts[kind] = wire.layout(self.method, kind)
+            self.sealers[kind] = wire.sealer(self.endpoint.riid, self.method.index, kind, lay)
 
     @property
     def riid(self) -> int:
@@ -175,7 +318,7 @@ class Request:
     answered: bool = False               # a reply was delivered; the kernel has no such request outstanding
 
 
-@dataclass
+@dataclass(init=False)
 class Reply:
     """What a blocked client gets back: out- or error-parameters, or an IPC error."""
 
@@ -183,6 +326,15 @@ class Reply:
     kind: str = "response"        # response | error
     message: dict = field(default_factory=dict)
     decision: Decision | None = None
+
+    def __init__(self, rc: Rc, kind: str = "response", message: dict | None = None,
+                 decision: Decision | None = None):
+        # Written out: the generated __init__ tests for the default factory on every
+        # call, and one reply is made per exchange.
+        self.rc = rc
+        self.kind = kind
+        self.message = {} if message is None else message
+        self.decision = decision
 
 
 @dataclass(eq=False)
@@ -192,7 +344,8 @@ class Thread:
     name: str
     task: str
     glet: Any = None
-    waits: tuple | None = None        # ("call", server task, request) | ("recv", channel ids, queues, topology)
+    waits: tuple | None = None        # ("call", server task, request) | ("recv", channel ids, (id, queue) pairs,
+    #                                   topology, queues)
     done: bool = False
     error: BaseException | None = None
     reply: Reply | None = None
@@ -249,14 +402,26 @@ class Kernel:
     ``trace=False`` keeps no records (the benchmark's setting); crashes are still
     reported in the :class:`Outcome`.  ``on_record`` sees every record as it is made
     (the taint monitor and live printing use it).
+
+    Records are dictionaries (:mod:`ksm.sim.trace`), but the kernel keeps the ones
+    of ordinary exchanges as tuples of what it knew and builds the dictionaries
+    when :attr:`records` is read (with ``on_record``, at once): only values that
+    cannot change are kept that way, so the dictionaries are the ones the kernel
+    would have built on the spot.
     """
 
     def __init__(self, solution: Solution, seed: int = 0, options: Options | None = None,
                  on_record: Callable[[dict], None] | None = None, trace: bool = True):
         self.solution = solution
         self.module = SecurityModule(solution, options)
+        self._ask_request = self._ask_response = self._ask_error = None     # see _use_call_api
         self.rng = random.Random(seed)
-        self.records: list[dict] = []
+        self._records: list[dict] = []
+        self._log: list = []              # records not built yet: tuples (see _lazy), or built dictionaries
+        self._described: dict[tuple, str] = {}
+        self._heads: dict[tuple, dict] = {}              # the constant part of exchange records (see _build_kept)
+        self._explained: dict[int, tuple] = {}          # id(steps) -> (steps, index in _explanations)
+        self._explanations: list[tuple[str, ...]] = []
         self.trace = trace or on_record is not None
         self.on_record = on_record
         self.threads: list[Thread] = []
@@ -273,10 +438,32 @@ class Kernel:
         self._addresses: dict[tuple, Address | None] = {}
         self.monitors: list[Callable[[str, str, str, dict], None]] = []   # (kind, from, to, message)
         self._scheduler: Any = None
+        self._live: list[Thread] = []     # the run's threads not done, in spawn order (the scheduler's choice list)
+        self._known = 0                   # threads adopted by the run so far
+        self._limits: tuple = (0, None, None)   # the run's (max_steps, deadline, timeout)
+        self._end: str | None = None      # why the run ends, set where that was found
+        self._below: Callable[[int], int] = _chooser(self.rng)   # rng.choice, as an index
         for d in self.module.boot():
-            self._record("execute", None, d.event, d)
+            if self.trace:
+                e = d.event
+                if d.granted and type(e.message) is dict:
+                    self._lazy("execute", None, e.kind, e.src, e.dst, e.endpoint, e.method, e.message, d, None, None, 0)
+                else:
+                    self._record("execute", None, e, d)
             if d.granted and d.event.dst in self.classes:
                 self.running.add(d.event.dst)
+
+    @property
+    def records(self) -> list[dict]:
+        """The trace: one dictionary per record, in order (see :mod:`ksm.sim.trace`)."""
+        if self._log:
+            self._flush()
+        return self._records
+
+    @records.setter
+    def records(self, value: list[dict]) -> None:
+        self._log = []
+        self._records = value
 
     # ------------------------------------------------------------------ set-up
     def spawn(self, task: str, body: Callable[["Kernel"], Any], name: str | None = None) -> Thread:
@@ -322,17 +509,31 @@ class Kernel:
         :class:`IpcError` for a denied or failed exchange, and :class:`ServerError`
         when the server replied with an error.
         """
-        th = self._me()
-        ch = self._channel(th, channel)
-        addr = self.address(ch.server, endpoint, method)
+        th = self.current
+        if th is None:
+            self._me()
+        ch = self.channels.get((th.task, channel))
+        if ch is None or ch.server not in self.running:
+            ch = self._channel(th, channel)
+        addr = self._addresses.get((ch.server, endpoint, method), _NO_ADDRESS)
+        if addr is _NO_ADDRESS:
+            addr = self.address(ch.server, endpoint, method)
         if addr is None:
             return self._request(th, ch, endpoint, method, dict(message), None, None)
         try:
-            data = wire.pack(addr.riid, addr.mid, "request", addr.layouts["request"], message)
+            data, body, decoded = addr.sealers["request"](message)
         except wire.WireError as exc:
             return self._refuse(th, ch, Event.request(th.task, ch.server, addr.endpoint.name, addr.method.name),
                                 f"{MALFORMED}: cannot marshal: {exc}")
-        return self.call_raw(channel, data, _checked=(ch, addr))
+        if decoded is None:
+            # The kernel's structure check, as call_raw() makes it; the header is the
+            # one just written (kind, RIID, MID and sizes are right by construction).
+            try:
+                decoded = addr.layouts["request"].decode(body)
+            except wire.WireError as exc:
+                what = Event.request(th.task, ch.server, addr.endpoint.name, addr.method.name)
+                return self._refuse(th, ch, what, f"{MALFORMED}: {exc}")
+        return self._request(th, ch, addr.endpoint.name, addr.method.name, decoded, addr, data)
 
     def call_raw(self, channel: str, data: bytes, _checked: tuple | None = None) -> dict:
         """Send a request already in wire form (as a hand-written or hostile client would).
@@ -359,26 +560,45 @@ class Kernel:
 
     def _request(self, th: Thread, ch: Channel, endpoint, method, message: dict,
                  addr: Address | None, data: bytes | None) -> dict:
-        event = Event.request(th.task, ch.server, endpoint, method, message)
-        d = self.module.decide(event)
+        server = ch.server
+        # The event shares the message with the request: it is a fresh dictionary
+        # (decoded, or copied by call()), the decision is made before anyone else
+        # sees it, and a granted event is not kept (its record holds the values).
+        ask = self._ask_request
+        if ask is not None:                     # the module's call API: no Event unless it is needed
+            event = None
+            d = ask(th.task, server, endpoint, method, message)
+        else:
+            event = _event("request", th.task, server, endpoint, method, message)
+            d = self.module.decide(event)
         if not d.granted:
+            if event is None:
+                event = _event("request", th.task, server, endpoint, method, message)
+                d = d._replace(event=event)
             rc = _rc(d)
             self._record("call", th, event, d, rc=rc, channel=ch.id)
             self._yield()                       # a kernel call is a scheduling point either way
             raise IpcError(rc, event.describe(), d)
         self.exchanges += 1
-        self._record("call", th, event, d, channel=ch.id, exchange=self.exchanges)
-        req = Request(ch.id, th.task, endpoint, method, message, th, addr, data, self.exchanges, ch.server)
-        self._queue(ch.server, ch.id).append(req)
-        for monitor in self.monitors:
-            monitor("request", th.task, ch.server, message)
-        th.waits = ("call", ch.server, req)
+        if self.trace:
+            self._lazy("call", th, "request", th.task, server, endpoint, method, message, d, None, ch.id,
+                       self.exchanges)
+        req = Request(ch.id, th.task, endpoint, method, message, th, addr, data, self.exchanges, server)
+        q = self.queues.get((server, ch.id))
+        if q is None:
+            q = self._queue(server, ch.id)
+        q.append(req)
+        if self.monitors:
+            for monitor in self.monitors:
+                monitor("request", th.task, server, message)
+        th.waits = ("call", server, req)
         self._yield()
         reply, th.reply = th.reply, None
         if reply is None:                       # only a reply makes a caller ready again
             raise RuntimeError(f"{th.name} resumed in call without a reply to exchange {req.id}")
         if reply.rc != Rc.OK:
-            raise IpcError(reply.rc, f"reply to {event.describe()}", reply.decision)
+            what = (event or _event("request", th.task, server, endpoint, method, {})).describe()
+            raise IpcError(reply.rc, f"reply to {what}", reply.decision)
         if reply.kind == "error":
             raise ServerError(reply.message)
         return reply.message
@@ -393,21 +613,26 @@ class Kernel:
     def recv(self, channels: tuple[str, ...] | None = None) -> Request:
         """Block until a request arrives on one of the calling thread's server channels
         (static ones, and run-time ones connected while it waits)."""
-        th = self._me()
+        th = self.current
+        if th is None:
+            self._me()
         while True:
-            boxes = self._inbox(th.task, channels)
-            th.serves = boxes
+            hit = self._inboxes.get((th.task, channels))
+            if hit is None or hit[0] != self.topology:
+                self._inbox(th.task, channels)
+                hit = self._inboxes[(th.task, channels)]
+            boxes = th.serves = hit[1]
             for _, q in boxes:
                 if q:
                     req = q.popleft()
                     req.holder = th
                     th.waits = None
                     if self.trace:
-                        self._record("recv", th, Event.request(req.client, th.task, req.endpoint, req.method,
-                                                               req.message), None, channel=req.channel,
-                                     exchange=req.id)
+                        self._lazy("recv", th, "request", req.client, th.task, req.endpoint, req.method,
+                                   req.message, None, None, req.channel, req.id)
                     return req
-            th.waits = ("recv", tuple(cid for cid, _ in boxes), boxes, self.topology)
+            # (…, queues): the scheduler's readiness test reads the queues alone
+            th.waits = ("recv", hit[2], boxes, hit[0], hit[3])
             self._yield()
 
     def _inbox(self, task: str, channels: tuple[str, ...] | None) -> tuple:
@@ -418,7 +643,8 @@ class Kernel:
         if hit is None or hit[0] != self.topology:
             boxes = tuple((cid, self._queue(task, cid)) for (_, cid), ch in self.channels.items()
                           if ch.server == task and (channels is None or cid in channels))
-            hit = self._inboxes[key] = (self.topology, boxes)
+            hit = self._inboxes[key] = (self.topology, boxes, tuple(cid for cid, _ in boxes),
+                                        tuple(q for _, q in boxes))
         return hit[1]
 
     def _queue(self, server: str, channel: str) -> deque:
@@ -429,17 +655,29 @@ class Kernel:
 
     def reply(self, req: Request, message: dict | None = None, error: bool = False) -> None:
         """Answer ``req`` with out-parameters, or with error-parameters when ``error``."""
-        th = self._me()
-        kind = "error" if error else "response"
-        message = dict(message or {})
-        if req.address is not None:
-            addr = req.address
+        self._reply(req, dict(message or {}), "error" if error else "response")
+
+    def _reply(self, req: Request, message: dict, kind: str) -> None:
+        """:meth:`reply` with ``message`` a dictionary of the caller's own, which the
+        kernel may keep (the dispatcher's, made from what the handler returned)."""
+        th = self.current
+        if th is None:
+            self._me()
+        addr = req.address
+        if addr is not None:
             try:
-                data = wire.pack(addr.riid, addr.mid, kind, addr.layouts[kind], message)
+                data, body, decoded = addr.sealers[kind](message)
             except wire.WireError as exc:
                 self._answer(th, req, kind, message, f"{MALFORMED}: cannot marshal: {exc}")
                 return
-            self.reply_raw(req, data)
+            if decoded is None:
+                # reply_raw()'s structure check; the header is the one just written
+                try:
+                    decoded = addr.layouts[kind].decode(body)
+                except wire.WireError as exc:
+                    self._answer(th, req, kind, {}, f"{MALFORMED}: {exc}")
+                    return
+            self._answer(th, req, kind, decoded, None)
             return
         self._answer(th, req, kind, message, None)
 
@@ -461,10 +699,14 @@ class Kernel:
         self._answer(th, req, kind, message, problem)
 
     def _answer(self, th: Thread, req: Request, kind: str, message: dict, problem: str | None) -> None:
-        ctor = Event.error if kind == "error" else Event.response
-        event = ctor(th.task, req.client, req.endpoint, req.method, message)
-        what = self._not_outstanding(th, req)
+        # ``message`` is the kernel's own (decoded, or copied by reply()): see _request.
+        kind = "error" if kind == "error" else "response"
+        if req.answered or req.holder is None or (req.server and th.task != req.server):
+            what = self._not_outstanding(th, req)
+        else:
+            what = ""
         if what:
+            event = _event(kind, th.task, req.client, req.endpoint, req.method, message)
             # E.g. a second reply: the caller has had its answer (and may be waiting
             # in another call by now).  The real kernel has no such request
             # outstanding, so the reply goes nowhere, the security module never sees
@@ -474,12 +716,28 @@ class Kernel:
             self._yield()
             raise IpcError(Rc.INVALID_ARGUMENT, f"{event.describe()}: {what}")
         req.answered = True
-        d = Decision(False, problem, event) if problem else self.module.decide(event)
-        rc = _rc(d)
-        self._record("reply", th, event, d, rc=rc, channel=req.channel, exchange=req.id)
-        req.caller.reply = Reply(rc, kind, message if d.granted else {}, d)
-        req.caller.waits = None
+        ask = (self._ask_response if kind == "response" else self._ask_error) if not problem else None
+        if ask is not None:                     # the module's call API: no Event unless it is needed
+            event = None
+            d = ask(th.task, req.client, req.endpoint, req.method, message)
+        else:
+            event = _event(kind, th.task, req.client, req.endpoint, req.method, message)
+            d = Decision(False, problem, event) if problem else self.module.decide(event)
         if d.granted:
+            rc = Rc.OK
+            if self.trace:
+                self._lazy("reply", th, kind, th.task, req.client, req.endpoint, req.method, message, d,
+                           rc, req.channel, req.id)
+        else:
+            if event is None:
+                event = _event(kind, th.task, req.client, req.endpoint, req.method, message)
+                d = d._replace(event=event)
+            rc = _rc(d)
+            self._record("reply", th, event, d, rc=rc, channel=req.channel, exchange=req.id)
+        caller = req.caller
+        caller.reply = Reply(rc, kind, message if d.granted else {}, d)
+        caller.waits = None
+        if d.granted and self.monitors:
             for monitor in self.monitors:
                 monitor(kind, th.task, req.client, message)
         self._yield()
@@ -624,30 +882,87 @@ class Kernel:
 
     def _schedule(self, max_steps: int, deadline: float | None = None, timeout: float | None = None) -> Outcome:
         """The scheduler loop; ``deadline`` is checked every 256 switches (cheap
-        enough for the benchmark, and the watchdog covers code that never switches)."""
+        enough for the benchmark, and the watchdog covers code that never switches).
+
+        A step is :meth:`_pick`: the same choice, from the same list of ready threads,
+        whether it is made here or by a thread giving way in :meth:`_yield`.  So this
+        loop runs only at the start, when a thread ends (its greenlet returns here,
+        to its parent) and when a thread found that the run ends.
+        """
         self._scheduler = greenlet.getcurrent()
-        live = [t for t in self.threads if not t.done]
-        self._adopt(live)
-        known = len(self.threads)
+        self._live = [t for t in self.threads if not t.done]
+        self._adopt(self._live)
+        self._known = len(self.threads)
+        self._limits = (max_steps, deadline, timeout)
+        self._below = _chooser(self.rng)
+        self._use_call_api()
+        self._end = None
         while True:
-            if known != len(self.threads):            # threads spawned while running
-                self._adopt(self.threads[known:])
-                live.extend(self.threads[known:])
-                known = len(self.threads)
-            ready = [t for t in live if self._ready(t)]
-            if not ready:
-                return self._ending()
-            if self.steps >= max_steps:
-                return self._ending("step-limit")
-            if deadline is not None and not self.steps % 256 and time.monotonic() > deadline:
-                return self._interrupted(None, timeout or 0)
-            self.steps += 1
-            th = self.rng.choice(ready) if len(ready) > 1 else ready[0]
+            th = self._pick()
+            if th is None:
+                return self._finish()
             self.current = th
             th.glet.switch()
-            self.current = None
-            if th.done:
-                live.remove(th)
+            if self._end is not None:                  # a thread's _pick found the end and came back here
+                return self._finish()
+            th, self.current = self.current, None      # the thread that ended (greenlets end in their parent)
+            if th is not None and th.done:
+                self._live.remove(th)
+
+    def _use_call_api(self) -> None:
+        """Decide IPC messages through the module's call API (``request``,
+        ``response``, ``error``: ``decide()`` without building an Event) when it has
+        one and ``decide`` is its class's own, as a run starts.  Otherwise (an older
+        module, or ``decide`` replaced, as a test or the benchmark may do) every
+        message goes through ``decide``."""
+        m = self.module
+        asks = [getattr(m, kind, None) for kind in ("request", "response", "error")]
+        if (isinstance(m, SecurityModule) and type(m).decide is SecurityModule.decide
+                and "decide" not in getattr(m, "__dict__", {"decide": None}) and all(map(callable, asks))):
+            self._ask_request, self._ask_response, self._ask_error = asks
+        else:
+            self._ask_request = self._ask_response = self._ask_error = None
+
+    def _pick(self) -> Thread | None:
+        """One scheduler step: the next thread to run (a seeded choice among the ready
+        ones, in spawn order), or None when the run ends (``_end`` says why).
+
+        :meth:`_yield` makes the same step inline; the two must stay the same."""
+        threads = self.threads
+        if self._known != len(threads):               # threads spawned while running
+            new = threads[self._known:]
+            self._adopt(new)
+            self._live.extend(new)
+            self._known = len(threads)
+        topology = self.topology
+        # A thread is ready when it waits for nothing, or waits in recv and a channel
+        # was connected meanwhile or one of its queues (w[4]) holds a request.
+        ready = [t for t in self._live
+                 if (w := t.waits) is None or (w[0] == "recv" and (w[3] != topology or any(w[4])))]
+        if not ready:
+            self._end = "ending"
+            return None
+        steps = self.steps
+        max_steps, deadline, _ = self._limits
+        if steps >= max_steps:
+            self._end = "step-limit"
+            return None
+        if deadline is not None and not steps % 256 and time.monotonic() > deadline:
+            self._end = "timeout"
+            return None
+        self.steps = steps + 1
+        n = len(ready)
+        return ready[self._below(n)] if n > 1 else ready[0]
+
+    def _finish(self) -> Outcome:
+        """The outcome of a run whose end :meth:`_pick` found (in the scheduler's greenlet)."""
+        end, self._end = self._end, None
+        self.current = None
+        if end == "ending":
+            return self._ending()
+        if end == "step-limit":
+            return self._ending("step-limit")
+        return self._interrupted(None, self._limits[2] or 0)
 
     def _adopt(self, threads: list[Thread]) -> None:
         """Make the scheduler the parent of ``threads``' greenlets.
@@ -688,18 +1003,6 @@ class Kernel:
         else:
             what = f"{head} while {who} was running behaviour code at {user}"
         return self._ending("timeout", running=th.name, detail=what)
-
-    def _ready(self, th: Thread) -> bool:
-        w = th.waits
-        if w is None:
-            return True
-        if w[0] == "recv":
-            if w[3] != self.topology:          # a channel was connected: look again
-                return True
-            for _, q in w[2]:
-                if q:
-                    return True
-        return False                           # a blocked call waits for the reply
 
     def _ending(self, limit: str | None = None, running: str | None = None, detail: str = "") -> Outcome:
         """No thread can run (finished or deadlock), or a limit was hit.
@@ -789,17 +1092,150 @@ class Kernel:
         return self.current
 
     def _yield(self) -> None:
-        self._scheduler.switch()
+        """Give way: take the scheduler's next step here, in the calling thread.
+
+        Switching to the scheduler's greenlet and from there to the next thread is
+        two switches and a loop; the step itself does not depend on where it runs.
+        So the thread picks the next one (:meth:`_pick`) and switches straight to it,
+        or simply goes on when the choice falls on itself, and only switches to the
+        scheduler when the run ends.
+        """
+        me = self.current
+        self.current = None
+        # _pick(), inline (this is every kernel call's way out); keep the two the same
+        if self._known != len(self.threads):
+            nxt = self._pick()
+        else:
+            topology = self.topology
+            ready = [t for t in self._live
+                     if (w := t.waits) is None or (w[0] == "recv" and (w[3] != topology or any(w[4])))]
+            steps = self.steps
+            if ready and steps < self._limits[0] and (self._limits[1] is None or steps % 256):
+                self.steps = steps + 1
+                n = len(ready)
+                nxt = ready[self._below(n)] if n > 1 else ready[0]
+            else:
+                nxt = self._pick()          # the end of the run, or a deadline to look at: the long way
+        if nxt is me:
+            self.current = me
+        elif nxt is None:
+            self._scheduler.switch()
+        else:
+            self.current = nxt
+            nxt.glet.switch()
 
     # ------------------------------------------------------------------ trace
     def _record(self, op: str, th: Thread | None, event: Event | None, d: Decision | None,
                 rc: Rc | None = None, channel: str | None = None, detail: str = "", force: bool = False,
                 exchange: int = 0) -> None:
-        """One trace record (see :mod:`ksm.sim.trace` for its fields)."""
+        """One trace record (see :mod:`ksm.sim.trace` for its fields), built now."""
         if not (self.trace or force):
             return
-        rec: dict = {"step": self.steps, "op": op, "thread": th.name if th else "kernel",
-                     "task": th.task if th else KERNEL_CLASS}
+        rec = self._build(self.steps, op, th.name if th else "kernel", th.task if th else KERNEL_CLASS,
+                          event, d, rc, channel, detail, exchange)
+        self._log.append(rec)
+        if self.on_record is not None:
+            self._flush()
+            self.on_record(rec)
+
+    def _lazy(self, op: str, th: Thread | None, kind: str, src, dst, endpoint, method, message: dict,
+              d: Decision | None, rc: Rc | None, channel: str | None, exchange: int) -> None:
+        """The record of a message of the kernel's own, kept as a tuple and built when
+        :attr:`records` is read (the caller checks ``self.trace``).
+
+        Only for a granted decision (or none: ``recv``), whose fields and steps do
+        not change, and a message with text keys whose values :func:`_freeze` can
+        snapshot: then the dictionary built later is the one :meth:`_record` builds
+        now, whatever happens to the message afterwards.  Anything else is built at
+        once, and so is a denial (the caller records it with :meth:`_record`).
+
+        The tuple is flat (the message's keys and frozen values at its end, the
+        explanation as an index into ``_explanations``) and holds strings, numbers
+        and tuples of them, so the garbage collector stops tracking it: a long trace
+        then adds little to the full collections that walk the whole heap.  (With a
+        dictionary inside, it would stay tracked: three full collections of the
+        loaded model cost more than all the records of 20,000 round trips.)
+        """
+        flat: tuple = ()
+        for k, v in message.items():
+            if type(v) not in _IMMUTABLE:
+                v = _freeze(v)
+            if type(k) is not str or v is _UNFROZEN:
+                self._record(op, th, _event(kind, src, dst, endpoint, method, message), d, rc, channel,
+                             exchange=exchange)
+                return
+            flat += (k, v)
+        if d is None:
+            reason, explain = None, -1
+        else:
+            reason, explain = d.reason, self._explain_index(d.steps) if d.steps else -1
+        self._log.append((self.steps, op, th.name if th else "kernel", th.task if th else KERNEL_CLASS, channel,
+                          exchange, kind, src, dst, endpoint, method, reason, explain,
+                          None if rc is None else _RC_NAMES.get(rc) or rc.sdk_name, *flat))
+        if self.on_record is not None:
+            self._flush()
+            self.on_record(self._records[-1])
+
+    def _flush(self) -> None:
+        """Build the records kept as tuples, in order (with the cyclic collector
+        paused for a long trace: records form no cycles, and its passes over the
+        growing heap would cost more than building them)."""
+        log, self._log = self._log, []
+        out, build = self._records, self._build_kept
+        with gc_paused() if len(log) > 1000 else contextlib.nullcontext():
+            for entry in log:
+                out.append(entry if type(entry) is dict else build(entry))
+
+    def _build_kept(self, entry: tuple) -> dict:
+        """:meth:`_build` of a record :meth:`_lazy` kept (a granted decision, or none
+        when the reason is None)."""
+        (step, op, thread, task, channel, exchange, kind, src, dst, endpoint, method, reason, explain,
+         rc) = entry[:14]
+        if exchange and type(channel) is str and type(thread) is str and type(src) is str and type(dst) is str \
+                and type(endpoint) is str and type(method) is str:
+            # An exchange's record: every one of these keys, in this order.  All but
+            # the step and the exchange repeat from one exchange to the next: copy them
+            # (keyed by plain strings, whose equality is identity of content).
+            key = (op, thread, task, channel, kind, src, dst, endpoint, method)
+            head = self._heads.get(key)
+            if head is None:
+                head = self._heads[key] = {
+                    "step": 0, "op": op, "thread": thread, "task": task, "channel": channel, "exchange": 0,
+                    "event": self._describe(kind, src, dst, endpoint, method), "kind": kind, "src": src,
+                    "dst": dst, "endpoint": endpoint, "method": method}
+            rec: dict = head.copy()
+            rec["step"] = step
+            rec["exchange"] = exchange
+        else:
+            rec = {"step": step, "op": op, "thread": thread, "task": task}
+            if channel is not None:
+                rec["channel"] = channel
+            if exchange:
+                rec["exchange"] = exchange
+            rec["event"] = self._describe(kind, src, dst, endpoint, method)
+            rec["kind"] = kind
+            if src is not None:
+                rec["src"] = src
+            if dst is not None:
+                rec["dst"] = dst
+            if endpoint is not None:
+                rec["endpoint"] = endpoint
+            if method is not None:
+                rec["method"] = method
+        if len(entry) > 14:
+            rec["message"] = _flat_json(entry, 14)
+        if reason is not None:
+            rec["decision"] = "granted"
+            rec["reason"] = reason
+            if explain >= 0:
+                rec["explain"] = list(self._explanations[explain])
+        if rc is not None:
+            rec["rc"] = rc
+        return rec
+
+    def _build(self, step: int, op: str, thread: str, task: str, event: Event | None, d: Decision | None,
+               rc: Rc | None = None, channel: str | None = None, detail: str = "", exchange: int = 0) -> dict:
+        rec: dict = {"step": step, "op": op, "thread": thread, "task": task}
         if channel is not None:
             rec["channel"] = channel
         if exchange:
@@ -817,13 +1253,34 @@ class Kernel:
             rec["decision"] = "granted" if d.granted else "denied"
             rec["reason"] = d.reason
             if d.steps:
-                rec["explain"] = [f"{s.span.file}:{s.span.line} {s.verdict} {s.what}" if s.span
-                                  else f"- {s.verdict} {s.what}" for s in d.steps]
+                rec["explain"] = list(self._explanations[self._explain_index(d.steps)])
         if rc is not None:
             rec["rc"] = rc.sdk_name
         if detail:
             rec["detail"] = detail
-        self.records.append(rec)
-        if self.on_record is not None:
-            self.on_record(rec)
+        return rec
+
+    def _describe(self, kind: str, src, dst, endpoint, method) -> str:
+        """``Event(...).describe()``, remembered per (kind, src, dst, endpoint, method)
+        when those are plain strings and numbers (it depends on nothing else)."""
+        key = (kind, src, dst, endpoint, method)
+        if not _PLAIN.issuperset(map(type, key)):
+            return _event(kind, src, dst, endpoint, method, {}).describe()
+        text = self._described.get(key)
+        if text is None:
+            text = self._described[key] = _event(kind, src, dst, endpoint, method, {}).describe()
+        return text
+
+    def _explain_index(self, steps: tuple) -> int:
+        """The index in ``_explanations`` of a decision's ``explain`` lines; made once
+        per steps tuple (the decisions of one rule often share theirs)."""
+        hit = self._explained.get(id(steps))
+        if hit is None or hit[0] is not steps:
+            if len(self._explained) > 4096:
+                self._explained.clear()
+            self._explanations.append(tuple(
+                f"{s.span.file}:{s.span.line} {s.verdict} {s.what}" if s.span else f"- {s.verdict} {s.what}"
+                for s in steps))
+            hit = self._explained[id(steps)] = (steps, len(self._explanations) - 1)
+        return hit[1]
 

@@ -38,13 +38,27 @@ class Proxy:
     def _method(self, m: MethodDef) -> Callable[..., dict]:
         names = tuple(p.name for p in m.in_params)
         kernel, channel, ep, name = self.kernel, self.channel, self.endpoint.name, m.name
+        count = len(names)
 
         def call(*args: Any, **kw: Any) -> dict:
-            if len(args) > len(names):
-                raise TypeError(f"{ep}.{name}() takes {len(names)} in-parameters ({', '.join(names)})")
+            if len(args) > count:
+                raise TypeError(f"{ep}.{name}() takes {count} in-parameters ({', '.join(names)})")
             message = dict(zip(names, args))
             message.update(kw)
             return kernel.call(channel, ep, name, message)
+
+        if count == 1:
+            # The common case, without zip: one parameter, by position or by name.
+            (only,) = names
+
+            def call(*args: Any, **kw: Any) -> dict:    # noqa: F811 - the general one above, specialised
+                if not kw and len(args) == 1:
+                    return kernel.call(channel, ep, name, {only: args[0]})
+                if len(args) > count:
+                    raise TypeError(f"{ep}.{name}() takes {count} in-parameters ({', '.join(names)})")
+                message = {only: args[0]} if args else {}
+                message.update(kw)
+                return kernel.call(channel, ep, name, message)
 
         call.__name__ = name
         call.__doc__ = f"{ep}.{name}({', '.join(names)}) on channel {channel}"
@@ -74,9 +88,14 @@ def proxy(kernel: Kernel, task: str, channel: str, endpoint: str | None = None) 
     return Proxy(kernel, channel, ep)
 
 
+# Results that are certainly not mappings: checked by type first, because
+# ``isinstance(x, Mapping)`` on a plain value walks the ABC registry (a microsecond).
+_NOT_MAPPINGS = frozenset({int, str, bytes, bool, float, list, tuple, type(None)})
+
+
 def out_message(method: MethodDef, result: Any) -> dict:
     """What an implementation returned, as the out-parameters of ``method``."""
-    if isinstance(result, Mapping):
+    if type(result) is dict or (type(result) not in _NOT_MAPPINGS and isinstance(result, Mapping)):
         return dict(result)
     outs = method.out_params
     if result is None and not outs:
@@ -119,7 +138,15 @@ def handle(kernel: Kernel, req: Request, implementations: Mapping[str, Any]) -> 
             raise NotImplementedError(f"no implementation of {req.endpoint}.{req.method} "
                                       f"(server {kernel.current.task if kernel.current else '?'})")
         result = fn(**req.message)
-        message = out_message(req.address.method, result) if req.address else dict(result or {})
+        addr = req.address
+        if addr is None:
+            message = dict(result or {})
+        elif type(result) is dict:
+            message = dict(result)
+        elif type(result) in _NOT_MAPPINGS and len(addr.outs) == 1:
+            message = {addr.outs[0]: result}
+        else:
+            message = out_message(addr.method, result)
     except ServerError as exc:
         kernel.reply(req, exc.params, error=True)
         return
@@ -133,7 +160,7 @@ def handle(kernel: Kernel, req: Request, implementations: Mapping[str, Any]) -> 
         if isinstance(exc, IpcError):
             return                    # as C code returning the failed call's code: not a crash
         raise
-    kernel.reply(req, message)
+    kernel._reply(req, message, "response")        # reply() without its copy: the message is made here
 
 
 def dispatch(kernel: Kernel, implementations: Mapping[str, Any], requests: int | None = None) -> None:
