@@ -29,6 +29,9 @@ from typing import Any, Protocol
 
 
 class AuditSink(Protocol):
+    """Where records go.  The module writes to a sink under its lock, unless the sink
+    says ``thread_safe = True`` (then also from decisions made without the lock)."""
+
     def write(self, record: dict) -> None: ...
 
 
@@ -40,6 +43,8 @@ class MemorySink:
     itself); dropping a tenth when the limit is passed costs O(1) per write, amortised,
     and still keeps at least 90% of ``limit`` records.
     """
+
+    thread_safe = True      # appending and trimming a list are each atomic; two trims at once drop a bit more
 
     def __init__(self, limit: int = 100_000):
         self.records: list[dict] = []
@@ -55,6 +60,8 @@ class MemorySink:
 
 class JsonLinesSink:
     """Appends one JSON object per line to ``path``."""
+
+    thread_safe = True      # its own lock
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

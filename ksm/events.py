@@ -9,6 +9,7 @@ name or MID, and carries the message as a mapping of parameter values.  A
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
 from policy_lang.diagnostics import Span
@@ -62,6 +63,8 @@ def message_arg(message: Mapping[str, Any] | None) -> dict[str, Any]:
     about "dictionary update sequence elements" that names neither the event nor the
     fix, and ``message or {}`` quietly turned ``0`` or ``[]`` into an empty message.
     """
+    if type(message) is dict:
+        return message.copy()
     if message is None:
         return {}
     if not isinstance(message, Mapping):
@@ -70,7 +73,14 @@ def message_arg(message: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(message)
 
 
-@dataclass(frozen=True)
+#: The message of a direct call that passes none (``module.request(src, dst, endpoint,
+#: method)``): no parameters.  Read-only, so one object serves every call.
+NO_MESSAGE: Mapping[str, Any] = MappingProxyType({})
+_UNSET: Any = object()
+_set_attribute = object.__setattr__
+
+
+@dataclass(frozen=True, init=False)
 class Event:
     """One security event.
 
@@ -78,6 +88,9 @@ class Event:
     traces and test cases, and a field of the wrong type is the decision function's
     to deny with a reason (it never raises), not the constructor's.  The factories
     below check their ``message`` argument, where a wrong type is the caller's bug.
+
+    (Frozen, with its own ``__init__``: the generated one sets the six fields one by
+    one through ``object.__setattr__``, which costs more than deciding the event.)
     """
 
     kind: str                      # execute | request | response | error | security
@@ -86,6 +99,11 @@ class Event:
     endpoint: str | int | None = None
     method: str | int | None = None
     message: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, kind: str, src: str | int | None, dst: str | int | None, endpoint: str | int | None = None,
+                 method: str | int | None = None, message: Mapping[str, Any] = _UNSET):
+        _set_attribute(self, "__dict__", {"kind": kind, "src": src, "dst": dst, "endpoint": endpoint, "method": method,
+                                          "message": {} if message is _UNSET else message})
 
     @classmethod
     def execute(cls, dst: str | int, src: str | int | None = None) -> "Event":
@@ -168,11 +186,18 @@ class Decision(NamedTuple):
     A named tuple because every event makes one and a frozen dataclass costs four
     times as much to build.  Its truth value is ``granted``, so ``if module.decide(e):``
     means what it says (a plain tuple would always be true).
+
+    Being immutable all the way down (steps are named tuples of strings and spans), one
+    decision can be handed to every caller that gets the same answer: the module keeps
+    one per constant outcome (a pure allowlist grant, a default deny, an ``assert``
+    that held) instead of building one per event.  ``decide(event)`` returns such a
+    decision with ``event`` filled in; the direct calls (``module.request(...)``)
+    return the shared one itself, whose ``event`` is None.
     """
 
     granted: bool
     reason: str
-    event: Event                    # as passed to decide(), even when it was not an Event
+    event: Event                    # as passed to decide(), even when it was not an Event; None from a direct call
     steps: tuple[Step, ...] = ()
     sid: int | None = None          # for a granted execute: the SID of the started process
 
@@ -194,7 +219,11 @@ class Decision(NamedTuple):
         """
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ValueError(f"explain(limit=...) takes a number of steps >= 1, or None for all; got {show(limit)}")
-        head = f"{'GRANTED' if self.granted else 'DENIED'}: {describe_event(self.event)}"
+        if self.event is None and not self.reason.startswith("malformed event"):
+            subject = "(a direct call: module.request(...) and the like keep no event)"
+        else:
+            subject = describe_event(self.event)
+        head = f"{'GRANTED' if self.granted else 'DENIED'}: {subject}"
         lines = [head, f"  because: {self.reason}"]
         if limit is None or len(self.steps) <= limit:
             lines.extend(_step_line(s) for s in self.steps)

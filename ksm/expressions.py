@@ -7,7 +7,10 @@ types.  Operators and the Struct accessors come from their security-model module
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import operator
+from types import MappingProxyType
+from collections import namedtuple
+from typing import Any, Callable, ClassVar, Mapping
 
 from policy_lang import model_library as ml
 from policy_lang.solution import Solution
@@ -24,6 +27,14 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
 }
 _UNARY: dict[str, Callable[[Any], Any]] = {**boolean.UNARY_OPERATORS, **arith.UNARY_OPERATORS}
 
+
+# pred's comparisons of two plain ints are Python's (pred.py: "two plain ints ... the
+# commonest operands ... everything else takes the checked path"): `message.x < 10`
+# compares them directly, and calls pred only for anything else.
+_INT_COMPARISONS: dict[Callable, Callable[[int, int], bool]] = {
+    pred.lt: operator.lt, pred.le: operator.le, pred.gt: operator.gt, pred.ge: operator.ge,
+    pred.eq: operator.eq, pred.ne: operator.ne,
+}
 
 # With boolean.SHORT_CIRCUIT on: the left operand value that decides the result alone.
 _SHORT_CIRCUIT_STOP = {"&&": False, "||": True, "==>": False}
@@ -44,11 +55,30 @@ class EvalContext:
         self.dst_sid = dst_sid
         self.states = states
         self.pending = pending        # state changes of this event so far (not yet committed)
-        self.audit: list = []         # audit records of this event, written after the verdict
+        self.audit: list | None = None  # audit records of this event, written after the verdict (made on the first)
 
     def state(self, obj: str) -> Any:
         pending = self.pending
         return pending[obj] if obj in pending else self.states[obj]
+
+
+class PureContext(namedtuple("PureContext", ("message", "src_sid", "dst_sid"))):
+    """The context of a program that touches no model state: the message and the SIDs.
+
+    A named tuple, so a hot route makes one without running any Python code (an
+    :class:`EvalContext` runs its ``__init__``).  Where state would be it is empty and
+    read-only: such a program never reads or changes state, and if one ever did, the
+    read fails (a denial, ``internal-error``) instead of racing with a decision that
+    holds the lock.
+    """
+
+    __slots__ = ()
+    states: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    pending: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    audit: ClassVar[None] = None
+
+    def state(self, obj: str) -> Any:
+        return self.states[obj]
 
 
 #: Called as ``hook(profile, object, method, ctx)`` after a model expression ran,
@@ -136,6 +166,28 @@ class ExprCompiler:
         left, right = self.compile(e.left), self.compile(e.right)
         if isinstance(e.right, ast.Lit) and e.op not in _SHORT_CIRCUIT_STOP:
             constant = e.right.value            # `message.x < 10`: no closure call for 10
+            seg = _message_field(e.left)
+            if seg is not None:                 # ... nor for message.x (struct.field's fast path inlined)
+                field = struct.field
+                ints = _INT_COMPARISONS.get(op) if type(constant) is int else None
+                if ints is not None:
+                    def compare_int_field(ctx):
+                        m = ctx.message
+                        if type(m) is dict:
+                            v = m.get(seg, m)           # the message itself: no such field
+                            if type(v) is int:
+                                return ints(v, constant)
+                            if v is not m:
+                                return op(v, constant)
+                        return op(field(m, seg), constant)
+                    return compare_int_field
+
+                def compare_field(ctx):
+                    m = ctx.message
+                    if type(m) is dict and seg in m:
+                        return op(m[seg], constant)
+                    return op(field(m, seg), constant)
+                return compare_field
             return lambda ctx: op(left(ctx), constant)
         if boolean.SHORT_CIRCUIT and e.op in _SHORT_CIRCUIT_STOP:
             stop = _SHORT_CIRCUIT_STOP[e.op]    # left value that decides alone
@@ -175,6 +227,40 @@ class ExprCompiler:
             hook(profile, name, method, ctx)
             return value
         return audited
+
+
+def _message_field(e: ast.Expr) -> str | None:
+    """``x`` when ``e`` is ``message.x``, else None."""
+    if isinstance(e, ast.Ref) and len(e.path) == 2 and e.path[0] == "message":
+        return e.path[1]
+    return None
+
+
+def calls_a_model(e: Any) -> bool:
+    """Whether evaluating ``e`` may call a security model method (and so read model state).
+
+    Anything that is not a literal, a reference or an operator over those counts as a
+    call: the answer decides whether a program may run without the module's lock, so
+    an unknown node must say yes.
+    """
+    t = type(e)
+    if t is ast.Lit or t is ast.Ref:
+        return False
+    if isinstance(e, (ast.Lit, ast.Ref)):
+        return False
+    if isinstance(e, ast.ListExpr):
+        return any(calls_a_model(i) for i in e.items)
+    if isinstance(e, ast.RecordExpr):
+        return any(calls_a_model(f.value) for f in e.fields)
+    if isinstance(e, ast.FieldAccess):
+        return calls_a_model(e.base)
+    if isinstance(e, ast.IndexExpr):
+        return calls_a_model(e.base) or calls_a_model(e.index)
+    if isinstance(e, ast.BinOp):
+        return calls_a_model(e.left) or calls_a_model(e.right)
+    if isinstance(e, ast.UnOp):
+        return calls_a_model(e.operand)
+    return True
 
 
 def _need(v, what: str):

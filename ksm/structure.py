@@ -19,7 +19,10 @@ A message is a mapping from parameter name to value:
   ``{handle: sid, rights: mask}``; normalised to the mapping form rules see.
 
 A validator returns the normalised message, or raises :class:`MalformedMessage`
-naming the first problem ("req.items[3]: 70000 out of range for UInt16").
+naming the first problem ("req.items[3]: 70000 out of range for UInt16"); its
+``check`` attribute answers the same but returns the problem as a ``str`` instead of
+raising (the decision function's hot path words the reason either way).  The path
+in a reason is built only when a message is malformed (see :class:`_Bad`).
 """
 from __future__ import annotations
 
@@ -31,132 +34,182 @@ from policy_lang.types import (
     StructType, UnionType,
 )
 
-from .events import int_text
+from .events import NO_MESSAGE, int_text
 
 Check = Callable[[Any, str], Any]
+_Check = Callable[[Any], Any]           # compiled form: the value only (see _Bad)
 
 
 class MalformedMessage(Exception):
     """The message does not fit the called method; the event is denied before any rule."""
 
 
-def _fail(path: str, what: str) -> None:
-    raise MalformedMessage(f"{path}: {what}" if path else what)
+class _Bad(Exception):
+    """A value that does not fit, on its way up to the parameter that holds it.
+
+    Why a trail instead of a path argument: a check that is passed its path (``items[3].tag``)
+    builds that text for every element and field of every message, and the text is only
+    ever read when the message is malformed.  Here each container adds its own segment
+    while the failure unwinds through it, so a well-formed message builds no text at all.
+    """
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+        self.trail: list = []       # innermost first: field names (str) and indices (int)
 
 
-def _int_check(t: IntType) -> Check:
+def _path(root: str, trail: list) -> str:
+    path = root
+    for seg in reversed(trail):
+        if type(seg) is int:
+            path = f"{path}[{seg}]"
+        else:
+            path = f"{path}.{seg}" if path else seg
+    return path
+
+
+def _malformed(bad: _Bad, root: str) -> MalformedMessage:
+    path = _path(root, bad.trail)
+    return MalformedMessage(f"{path}: {bad.what}" if path else bad.what)
+
+
+def _int_problem(name: str, v: Any) -> str:
+    """Why ``v`` is not an integer of IDL type ``name`` (``v`` is known not to be one)."""
+    if type(v) is not int:
+        return f"expected {name}, got {type(v).__name__}"
+    return f"{int_text(v)} out of range for {name}"
+
+
+def _int_check(t: IntType) -> _Check:
     lo, hi, name = t.min, t.max, t.name
 
-    def check(v: Any, path: str) -> Any:
-        if type(v) is not int:
-            _fail(path, f"expected {name}, got {type(v).__name__}")
-        if v < lo or v > hi:
-            _fail(path, f"{int_text(v)} out of range for {name}")
+    def check(v: Any) -> Any:
+        if type(v) is not int or v < lo or v > hi:
+            raise _Bad(_int_problem(name, v))
         return v
 
     return check
 
 
-def _string_check(t: StringType) -> Check:
+def _string_check(t: StringType) -> _Check:
     bound = t.bound
 
-    def check(v: Any, path: str) -> Any:
+    def check(v: Any) -> Any:
         if type(v) is not str:
-            _fail(path, f"expected string<{bound}>, got {type(v).__name__}")
+            raise _Bad(f"expected string<{bound}>, got {type(v).__name__}")
         if len(v) > bound:
-            _fail(path, f"string of {len(v)} characters exceeds string<{bound}>")
+            raise _Bad(f"string of {len(v)} characters exceeds string<{bound}>")
         if "\x00" in v:
-            _fail(path, "string contains a NUL character")
+            raise _Bad("string contains a NUL character")
         if not v.isascii():
             try:
                 v.encode("utf-8")
             except UnicodeEncodeError:
-                _fail(path, "string is not valid UTF-8 text (a lone surrogate)")
+                raise _Bad("string is not valid UTF-8 text (a lone surrogate)") from None
         return v
 
     return check
 
 
-def _bytes_check(t: BytesType) -> Check:
+def _bytes_check(t: BytesType) -> _Check:
     bound = t.bound
 
-    def check(v: Any, path: str) -> Any:
+    def check(v: Any) -> Any:
         if not isinstance(v, (bytes, bytearray)):
-            _fail(path, f"expected bytes<{bound}>, got {type(v).__name__}")
+            raise _Bad(f"expected bytes<{bound}>, got {type(v).__name__}")
         if len(v) > bound:
-            _fail(path, f"{len(v)} bytes exceed bytes<{bound}>")
+            raise _Bad(f"{len(v)} bytes exceed bytes<{bound}>")
         return bytes(v)
 
     return check
 
 
-def _handle_check(t: HandleType) -> Check:
-    def check(v: Any, path: str) -> Any:
+def _handle_check(t: HandleType) -> _Check:
+    def check(v: Any) -> Any:
         if type(v) is int:
             if v < 0 or v > 0xFFFFFFFF:
-                _fail(path, f"SID {int_text(v)} out of range")
+                raise _Bad(f"SID {int_text(v)} out of range")
             return {"handle": v, "rights": 0}
         if isinstance(v, Mapping) and set(v) <= {"handle", "rights"} and type(v.get("handle")) is int:
             rights = v.get("rights", 0)
             if type(rights) is not int or not 0 <= rights <= 0xFFFFFFFF:
-                _fail(path, "handle rights must be a UInt32 mask")
+                raise _Bad("handle rights must be a UInt32 mask")
             if not 0 <= v["handle"] <= 0xFFFFFFFF:
-                _fail(path, f"SID {int_text(v['handle'])} out of range")
+                raise _Bad(f"SID {int_text(v['handle'])} out of range")
             return {"handle": v["handle"], "rights": rights}
-        _fail(path, "expected a handle (a SID, or {handle, rights})")
+        raise _Bad("expected a handle (a SID, or {handle, rights})")
 
     return check
 
 
-def _sequence_check(t: SequenceType | ArrayType) -> Check:
-    elem = compile_type(t.element)
+def _sequence_check(t: SequenceType | ArrayType) -> _Check:
+    elem = _compile(t.element)
     exact = isinstance(t, ArrayType)
     n = t.length if exact else t.bound
     kind = "array" if exact else "sequence"
 
-    def check(v: Any, path: str) -> Any:
+    def check(v: Any) -> Any:
         if not isinstance(v, (list, tuple)):
-            _fail(path, f"expected {kind} of at most {n}, got {type(v).__name__}")
+            raise _Bad(f"expected {kind} of at most {n}, got {type(v).__name__}")
         if exact and len(v) != n:
-            _fail(path, f"array needs exactly {n} elements, got {len(v)}")
+            raise _Bad(f"array needs exactly {n} elements, got {len(v)}")
         if len(v) > n:
-            _fail(path, f"{len(v)} elements exceed sequence bound {n}")
-        return [elem(x, f"{path}[{i}]") for i, x in enumerate(v)]
+            raise _Bad(f"{len(v)} elements exceed sequence bound {n}")
+        try:
+            return [elem(x) for x in v]
+        except _Bad:
+            pass
+        for i, x in enumerate(v):       # only now: which element (the checks are pure)
+            try:
+                elem(x)
+            except _Bad as bad:
+                bad.trail.append(i)
+                raise
+        raise AssertionError("an element check failed once and passed again")   # pragma: no cover
 
     return check
 
 
-def _struct_check(t: StructType) -> Check:
-    fields = [(f.name, compile_type(f.type)) for f in t.fields]
+def _struct_check(t: StructType) -> _Check:
+    fields = [(f.name, _compile(f.type)) for f in t.fields]
     names = frozenset(n for n, _ in fields)
 
-    def check(v: Any, path: str) -> Any:
+    def check(v: Any) -> Any:
         if not isinstance(v, Mapping):
-            _fail(path, f"expected struct {t.name}, got {type(v).__name__}")
+            raise _Bad(f"expected struct {t.name}, got {type(v).__name__}")
         extra = set(v) - names
         if extra:
-            _fail(path, f"struct {t.name} has no field {sorted(map(str, extra))[0]}")
+            raise _Bad(f"struct {t.name} has no field {sorted(map(str, extra))[0]}")
         out = {}
         for name, sub in fields:
             if name not in v:
-                _fail(path, f"struct {t.name} misses field {name}")
-            out[name] = sub(v[name], f"{path}.{name}" if path else name)
+                raise _Bad(f"struct {t.name} misses field {name}")
+            try:
+                out[name] = sub(v[name])
+            except _Bad as bad:
+                bad.trail.append(name)
+                raise
         return out
 
     return check
 
 
-def _union_check(t: UnionType) -> Check:
-    fields = {f.name: compile_type(f.type) for f in t.fields}
+def _union_check(t: UnionType) -> _Check:
+    fields = {f.name: _compile(f.type) for f in t.fields}
 
-    def check(v: Any, path: str) -> Any:
+    def check(v: Any) -> Any:
         if not isinstance(v, Mapping) or len(v) != 1:
-            _fail(path, f"union {t.name} needs exactly one of {', '.join(fields)}")
+            raise _Bad(f"union {t.name} needs exactly one of {', '.join(fields)}")
         (name, value), = v.items()
         sub = fields.get(name)
         if sub is None:
-            _fail(path, f"union {t.name} has no member {name}")
-        return {name: sub(value, f"{path}.{name}" if path else name)}
+            raise _Bad(f"union {t.name} has no member {name}")
+        try:
+            return {name: sub(value)}
+        except _Bad as bad:
+            bad.trail.append(name)
+            raise
 
     return check
 
@@ -167,18 +220,51 @@ _COMPILERS = {
 }
 
 
-def compile_type(t: IdlType) -> Check:
+def _compile(t: IdlType) -> _Check:
     return _COMPILERS[type(t)](t)
+
+
+def compile_type(t: IdlType) -> Check:
+    """The check of one value of type ``t``: ``check(value, path)`` returns the normalised
+    value or raises :class:`MalformedMessage` naming the problem at ``path``."""
+    inner = _compile(t)
+
+    def check(v: Any, path: str) -> Any:
+        try:
+            return inner(v)
+        except _Bad as bad:
+            raise _malformed(bad, path) from None
+
+    return check
+
+
+def reasoned(validate: Callable[[Any], dict]) -> Callable[[Any], dict | str]:
+    """``validate`` answering its reason (a ``str``) instead of raising MalformedMessage.
+
+    Every validator made here has one as its ``check`` attribute; a decision that has
+    to word the reason anyway is spared the exception (the integer shapes answer
+    without raising at all).  Any other exception still propagates.
+    """
+    def check(message: Any) -> dict | str:
+        try:
+            return validate(message)
+        except MalformedMessage as exc:
+            return str(exc)
+    return check
 
 
 def compile_message(params) -> Callable[[Mapping], dict]:
     """Validator for a whole message: exactly these parameters, each well formed.
 
-    Three shapes get their own closure because they are most of the traffic and
-    every decision pays for the check: no parameters, only integer parameters
-    (bounds compared inline), and the general case.
+    Shapes that are most of the traffic get their own closure, because every decision
+    pays for the check: no parameters, one integer parameter, only integer parameters
+    (bounds compared inline), and the general case.  A message of integers only is
+    returned as it is when it is a plain ``dict`` (integers are immutable, so there is
+    nothing to normalise or copy); the others are normalised copies.  Reasons and paths
+    are built only when a message is malformed.  ``validate.check(message)`` answers
+    the same, but returns the reason (a ``str``) where ``validate`` raises it.
     """
-    checks = [(p.name, compile_type(p.type)) for p in params]
+    checks = [(p.name, _compile(p.type)) for p in params]
     names = frozenset(n for n, _ in checks)
     count = len(checks)
 
@@ -195,32 +281,72 @@ def compile_message(params) -> Callable[[Mapping], dict]:
 
     if not checks:
         def validate_empty(message: Mapping) -> dict:
-            if type(message) is not dict or message:
+            if message is not NO_MESSAGE and (type(message) is not dict or message):
                 shape_problem(message)
             return {}
+        validate_empty.takes_nothing = True     # NO_MESSAGE needs no check
+        validate_empty.check = reasoned(validate_empty)
         return validate_empty
 
     if all(isinstance(p.type, IntType) for p in params):
-        bounds = tuple((p.name, p.type.min, p.type.max) for p in params)
-        slow = {name: check for name, check in checks}
+        bounds = tuple((p.name, p.type.min, p.type.max, p.type.name) for p in params)
+        if count == 1:
+            (only, lo, hi, type_name), = bounds
+
+            def validate_int(message: Mapping) -> dict:
+                if type(message) is dict and len(message) == 1:
+                    v = message.get(only, message)          # the message itself: absent
+                    if type(v) is int and lo <= v <= hi:
+                        return message
+                    if v is not message:
+                        raise MalformedMessage(f"{only}: {_int_problem(type_name, v)}")
+                shape_problem(message)
+                v = message[only]
+                if type(v) is not int or v < lo or v > hi:
+                    raise MalformedMessage(f"{only}: {_int_problem(type_name, v)}")
+                return {only: v}
+
+            def check_int(message: Mapping) -> dict | str:
+                if type(message) is dict and len(message) == 1:
+                    v = message.get(only, message)
+                    if type(v) is int and lo <= v <= hi:
+                        return message
+                    if v is not message:
+                        return f"{only}: {_int_problem(type_name, v)}"
+                try:
+                    return validate_int(message)
+                except MalformedMessage as exc:
+                    return str(exc)
+            validate_int.check = check_int
+            return validate_int
 
         def validate_ints(message: Mapping) -> dict:
             if type(message) is not dict or len(message) != count or not names.issuperset(message):
                 shape_problem(message)
-            out = {}
-            for name, lo, hi in bounds:
+                message = {name: message[name] for name, _, _, _ in bounds}
+            for name, lo, hi, type_name in bounds:
                 v = message[name]
                 if type(v) is not int or v < lo or v > hi:
-                    slow[name](v, name)        # raises with the precise reason
-                out[name] = v
-            return out
+                    raise MalformedMessage(f"{name}: {_int_problem(type_name, v)}")
+            return message
+        validate_ints.check = reasoned(validate_ints)
         return validate_ints
 
     def validate(message: Mapping) -> dict:
         if type(message) is not dict or len(message) != count or not names.issuperset(message):
             shape_problem(message)
-        return {name: check(message[name], name) for name, check in checks}
+        try:
+            return {name: check(message[name]) for name, check in checks}
+        except _Bad:
+            pass
+        for name, check in checks:      # only now: which parameter
+            try:
+                check(message[name])
+            except _Bad as bad:
+                raise _malformed(bad, name) from None
+        raise AssertionError("a parameter check failed once and passed again")   # pragma: no cover
 
+    validate.check = reasoned(validate)
     return validate
 
 
