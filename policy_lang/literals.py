@@ -22,6 +22,9 @@ def _max_digits(base: int) -> int:
     return math.ceil(MAX_INT_BITS / math.log2(base))
 
 
+_SHORT = min(_max_digits(base) for base in (2, 8, 10, 16))
+
+
 def oversized_int_digits(text: str) -> int | None:
     """The number of digits of ``text`` when it is an integer literal too long to fit
     in :data:`MAX_INT_BITS` bits, else None (convert it as usual).
@@ -32,6 +35,8 @@ def oversized_int_digits(text: str) -> int | None:
     must already be known to be an integer literal (a lexer or YAML's resolver said
     so): this counts characters, it does not validate them.
     """
+    if len(text) <= _SHORT:
+        return None         # fewer characters than the shortest oversized literal has digits
     body = text.strip().lstrip("+-").replace("_", "")
     base = _PREFIX_BASE.get(body[:2].lower(), 10)
     if base != 10:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .diagnostics import Diagnostics, Span, define_code
+from .perf import timed
 from .source import SourceText, UserFileError, display_path, read_text, read_user_bytes
 from .syntax.ast import ComponentFile, IdlFile, InitFile, PslFile
 from .syntax.components import parse_component
@@ -221,16 +222,60 @@ class Workspace:
         self._idl: dict[Path, IdlFile | None] = {}
         self._declared: dict[str, dict[str, list[Path]]] | None = None
         self.policy_dir: Path = root
+        # One load sees one file system: each path is resolved (symbolic links, ..)
+        # once, and shown relative to the working directory as it was at the start.
+        self._real: dict[Path, Path] = {}
+        self._shown: dict[Path, str] = {}
+        self._cwd: tuple[Path, Path, str | None] | None = None
+        self._roots: tuple[Path, list[Path]] | None = None
+
+    # ------------------------------------------------------------------ paths
+    def real(self, path: Path) -> Path:
+        """``path.resolve()``, once per path and load."""
+        real = self._real.get(path)
+        if real is None:
+            real = self._real[path] = path.resolve()
+            self._real.setdefault(real, real)
+        return real
+
+    def shown(self, path: Path) -> str:
+        """:func:`display_path` of ``path``, with the paths resolved once per load."""
+        out = self._shown.get(path)
+        if out is None:
+            out = self._shown[path] = self._display(path)
+        return out
+
+    def _display(self, path: Path) -> str:
+        if self._cwd is None:
+            cwd = Path.cwd()
+            try:
+                cwd_real = cwd.resolve()
+            except (OSError, ValueError):
+                return display_path(path)
+            text = str(cwd)
+            # The working directory as a prefix, when it is resolved and not the root.
+            prefix = text + os.sep if text == str(cwd_real) and os.path.dirname(text) != text else None
+            self._cwd = (cwd, cwd_real, prefix)
+        cwd, cwd_real, prefix = self._cwd
+        try:
+            real = self.real(path)
+            shown = str(path)
+            if prefix is not None and str(real) == shown:
+                # Both resolved (the usual case): relpath and is_relative_to by string.
+                return shown[len(prefix):] if shown.startswith(prefix) else ("." if shown == prefix[:-1] else shown)
+            return os.path.relpath(path, cwd) if real.is_relative_to(cwd_real) else shown
+        except (OSError, ValueError):
+            return str(path)
 
     # ------------------------------------------------------------------ reading
-    def shown(self, path: Path) -> str:
-        return display_path(path)
-
     def source(self, path: Path, language: str, at: Span | None = None) -> SourceText | None:
-        path = path.resolve()
+        path = self.real(path)
         loaded = self.files.get(path)
         if loaded is not None:
             return loaded.source
+        return timed("read", self._read, path, language, at)
+
+    def _read(self, path: Path, language: str, at: Span | None) -> SourceText | None:
         shown = self.shown(path)
         text = read_text(path, self.diags, shown, at)
         if text is None:
@@ -246,10 +291,10 @@ class Workspace:
 
     def _parsed(self, memo: dict, path: Path, language: str, at: Span | None, parse):
         """Parse ``path`` once; ``memo`` keeps the result (None for an unreadable file)."""
-        path = path.resolve()
+        path = self.real(path)
         if path not in memo:
             src = self.source(path, language, at)
-            memo[path] = parse(src, self.diags) if src is not None else None
+            memo[path] = timed("parse " + language, parse, src, self.diags) if src is not None else None
         return memo[path]
 
     def psl(self, path: Path, at: Span | None = None) -> PslFile | None:
@@ -264,7 +309,7 @@ class Workspace:
 
     def init_file(self, path: Path) -> InitFile | None:
         src = self.source(path, "yaml")
-        return parse_init(src, self.diags) if src is not None else None
+        return timed("parse yaml", parse_init, src, self.diags) if src is not None else None
 
     @property
     def stand_ins(self) -> frozenset[str]:
@@ -276,16 +321,19 @@ class Workspace:
 
     # ------------------------------------------------------------------ roots
     def include_roots(self) -> list[Path]:
+        if self._roots is not None and self._roots[0] == self.policy_dir:
+            return list(self._roots[1])
         roots: list[Path] = [self.policy_dir]
         roots += [p for p in self.options.include_dirs]
         roots.append(self.root)
         roots += list(self.options.sdk_dirs)
         seen: list[Path] = []
         for r in roots:
-            r = r.resolve()
+            r = self.real(r)
             if r not in seen:
                 seen.append(r)
-        return seen
+        self._roots = (self.policy_dir, seen)
+        return list(seen)
 
     def resolve_use(self, dotted: str, at: Span, report_missing: bool = True) -> Path | None:
         """File for ``use <dotted>._``; reports root escapes, and not-found unless told not to."""
@@ -294,7 +342,7 @@ class Workspace:
             for suffix in (".psl", ".psl.in"):
                 cand = root / (str(rel) + suffix)
                 if names_a_file(cand):
-                    real = cand.resolve()
+                    real = self.real(cand)
                     if not any(_inside(real, r) for r in self.include_roots()):
                         self.diags.add(INC_ESCAPE, f"`use {dotted}._` resolves to {real}, outside every search root", at)
                         return None
@@ -313,6 +361,9 @@ class Workspace:
         """Declared names of every description file under the solution and -I folders."""
         if self._declared is not None:
             return self._declared
+        return timed("scan", self._build_index)
+
+    def _build_index(self) -> dict[str, dict[str, list[Path]]]:
         index: dict[str, dict[str, list[Path]]] = {"class": {}, "component": {}, "idl": {}}
         count = 0
         scan_roots = [self.root] + [p for p in self.options.include_dirs]
@@ -323,19 +374,26 @@ class Workspace:
             # Symbolic links are followed (solutions share resources folders that
             # way); each real folder is walked once, so a link cycle ends.
             seen_dirs: set[str] = set()
-            for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+            for dirpath, dirnames, filenames, links in _walk(os.fspath(base)):
                 real = os.path.realpath(dirpath)
                 if real in seen_dirs:
                     dirnames[:] = []
                     continue
                 seen_dirs.add(real)
+                real_dir = Path(real)
                 dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
                 for fn in sorted(filenames):
                     ext = os.path.splitext(fn)[1]
                     kind = _EXT_KIND.get(ext)
                     if kind is None:
                         continue
-                    path = (Path(dirpath) / fn).resolve()
+                    # (dirpath / fn).resolve(): the folder is resolved already, and a
+                    # file that is not a symbolic link resolves to itself in it.
+                    if fn in links:
+                        path = self.real(Path(dirpath) / fn)
+                    else:
+                        path = real_dir / fn
+                        self._real.setdefault(path, path)
                     if path in seen_files:
                         continue
                     seen_files.add(path)
@@ -373,7 +431,7 @@ class Workspace:
         for root in self.include_roots():
             cand = root / rel
             if names_a_file(cand):
-                return cand.resolve()
+                return self.real(cand)
         return None
 
     def find_class(self, name: str, at: Span | None = None) -> ComponentFile | None:
@@ -387,6 +445,39 @@ class Workspace:
     def find_idl(self, package: str, at: Span | None = None) -> IdlFile | None:
         path = self.find(package, "idl", at)
         return self.idl_file(path) if path else None
+
+
+def _walk(top: str):
+    """``os.walk(top, followlinks=True)``, also giving the names of the files that are
+    symbolic links (from the folder listing, without a ``stat`` of each file).
+
+    Yields ``(dirpath, dirnames, filenames, links)``; as with ``os.walk``, the caller
+    may prune ``dirnames`` in place, and a folder that cannot be listed is skipped.
+    """
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return
+    dirs: list[str] = []
+    files: list[str] = []
+    links: set[str] = set()
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            dirs.append(entry.name)
+        else:
+            files.append(entry.name)
+            try:
+                if entry.is_symlink():
+                    links.add(entry.name)
+            except OSError:
+                links.add(entry.name)
+    yield top, dirs, files, links
+    for name in dirs:
+        yield from _walk(os.path.join(top, name))
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -11,6 +11,7 @@ errors allow.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -30,7 +31,7 @@ from .sdk_catalogue import catalogue as sdk_catalogue, is_sdk_name
 from .solution import (
     ArmDef, AuditProfileDef, BindingDef, CallDef, Channel, ChoiceDef, Endpoint, Instance,
     MatchDef, PolicyObjectDef, ProcessClass, SelectorSet, Solution, SourceFileInfo, StmtDef,
-    Target, TestBlockDef, TestCaseDef, TestSequenceDef, EINIT_CLASS, EXECUTE_INTERFACE,
+    Target, TestBlockDef, TestCaseDef, fast_init, new_target, TestSequenceDef, EINIT_CLASS, EXECUTE_INTERFACE,
     KERNEL_CLASS, Suppression, Trust, TrustMark, message_params,
 )
 from .source import SourceText
@@ -167,6 +168,13 @@ SOL_BAD_REGEX = define_code(
     "the pattern is outside the dialect the runtime accepts (docs/semantics.md, Regex); every rule using it denies",
 )
 
+# The elements resolution makes by the ten thousand, made without the frozen __init__'s cost.
+_BindingDef = fast_init(BindingDef)
+_MatchDef = fast_init(MatchDef)
+_ArmDef = fast_init(ArmDef)
+_ChoiceDef = fast_init(ChoiceDef)
+_CallDef = fast_init(CallDef)
+
 # The init.yaml placeholder through which the SDK build adds the system programs' entries.
 EXTERNAL_ENTITIES = "INIT_EXTERNAL_ENTITIES"
 
@@ -214,25 +222,20 @@ class Resolver:
         self.objects: dict[str, PolicyObjectDef] = {}
         self.profiles: dict[str, AuditProfileDef] = {}
         self.outside = Outside(diags)
-        self.idl = IdlResolver(self._lookup_idl, diags, self._outside_package)
+        # Plain functions, not bound methods of the resolver: the resolver holds the IDL
+        # resolver, and a reference back would make a cycle that keeps every parsed file
+        # alive until the cyclic collector runs (tests/test_load_fast_paths.py).
+        self.idl = IdlResolver(ws.find_idl, diags, functools.partial(_outside_package, self.outside))
         self._component_cache: dict[str, ast.ComponentFile | None] = {}
         self.templated_gaps = False           # a placeholder had no value: `use EDL` lines may be missing
         self.fragment_gaps = False            # an included fragment is not here: `use EDL` lines may be missing
         self.build_adds_entities = False      # init.yaml leaves @INIT_EXTERNAL_ENTITIES@ to the build
         self._warned_undeclared: set[str] = set()
         self._warned_basic = False
+        self._by_component: tuple[int, dict[str, list[tuple[str, str]]]] | None = None
+        self._params: dict[tuple[int, str], tuple[object, dict]] = {}
 
     # ------------------------------------------------------------------ helpers
-    def _lookup_idl(self, package: str, at: Span | None) -> ast.IdlFile | None:
-        return self.ws.find_idl(package, at)
-
-    def _outside_package(self, name: str, at: Span | None) -> bool:
-        """An IDL package that is not here: outside the solution when the SDK provides it."""
-        if not is_sdk_name(name):
-            return False
-        self.outside.report(name, "package", at)
-        return True
-
     def _stand_in(self, name: str) -> bool:
         """``name`` holds a stand-in of a template placeholder without a value (already reported)."""
         stand_ins = self.ws.stand_ins
@@ -691,10 +694,23 @@ class Resolver:
         if "component" in updates:
             # `component=` names a CDL component type: the messages through the endpoints
             # of its instances, at any depth, in whichever server class embeds it.
-            comp = updates["component"]
-            updates["component_endpoints"] = frozenset(
-                (c.name, ep.name) for c in self.classes.values() for ep in c.endpoints if comp in ep.components)
+            updates["component_endpoints"] = frozenset(self._component_endpoints().get(updates["component"], ()))
         return outer.narrowed(**updates), satisfiable
+
+    def _component_endpoints(self) -> dict[str, list[tuple[str, str]]]:
+        """Component type -> (class, endpoint) of every endpoint inside an instance of it.
+
+        Built once, and again only when a class was added since (classes are only
+        ever added, never replaced).
+        """
+        if self._by_component is None or self._by_component[0] != len(self.classes):
+            index: dict[str, list[tuple[str, str]]] = {}
+            for c in self.classes.values():
+                for ep in c.endpoints:
+                    for comp in ep.components:
+                        index.setdefault(comp, []).append((c.name, ep.name))
+            self._by_component = (len(self.classes), index)
+        return self._by_component[1]
 
     def check_selector_targets(self, event: str, sel: SelectorSet, sels: tuple[ast.Selector, ...], src: SourceText) -> tuple[tuple[Target, ...], bool]:
         """Targets addressed under ``sel``; reports each selector value that addresses nothing.
@@ -792,24 +808,26 @@ class Resolver:
         named = self.interfaces.get(sel.interface) if sel.interface else None
         if named is not None and named.opaque:
             opaque = True  # an interface from outside the solution: its methods are unknown
+        endpoint, component, interface, method = sel.endpoint, sel.component, sel.interface, sel.method
         for n in names:
             c = self.classes.get(n)
             if c is None:
                 continue
             opaque |= c.opaque
-            if c.opaque_parts and (sel.endpoint is None or c.in_opaque_part(sel.endpoint)):
+            if c.opaque_parts and (endpoint is None or c.in_opaque_part(endpoint)):
                 opaque = True
             for ep in c.endpoints:
-                if sel.endpoint and ep.name != sel.endpoint:
+                if endpoint and ep.name != endpoint:
                     continue
-                if sel.component and sel.component not in ep.components:
+                if component and component not in ep.components:
                     continue
-                if sel.interface and ep.interface.name != sel.interface:
+                iface = ep.interface
+                if interface and iface.name != interface:
                     continue
-                opaque |= ep.interface.opaque
-                for m in ep.interface.methods:
-                    if sel.method is None or m.name == sel.method:
-                        out.append(Target(c.name, ep.name, ep.interface.name, m))
+                opaque |= iface.opaque
+                for m in iface.methods:
+                    if method is None or m.name == method:
+                        out.append(new_target(c.name, ep.name, iface.name, m))
         if server is None:
             opaque = opaque or any(c.partly_opaque for c in self.classes.values())
         return tuple(out), opaque
@@ -824,7 +842,7 @@ class Resolver:
             targets, opaque = self.check_selector_targets(d.event, sel, d.selectors, src)
             ctx = _Ctx(d.event, sel, targets, opaque, src)
             body = self.body(d.body, ctx)
-            out.append(BindingDef(d.event, sel, self.profile_ref(d.audit, src), body, src.span(d.pos), targets,
+            out.append(_BindingDef(d.event, sel, self.profile_ref(d.audit, src), body, src.span(d.pos), targets,
                                   opaque=opaque))
         return tuple(out)
 
@@ -845,7 +863,7 @@ class Resolver:
             else:
                 targets, opaque = (), True  # never matches: nothing inside can be checked against targets
             inner = _Ctx(ctx.event, sel, targets, opaque, src)
-            return MatchDef(sel, self.profile_ref(st.audit, src), self.body(st.body, inner), src.span(st.pos),
+            return _MatchDef(sel, self.profile_ref(st.audit, src), self.body(st.body, inner), src.span(st.pos),
                             targets, satisfiable=ok, opaque=opaque and ok)
         if isinstance(st, ast.Choice):
             self.expr(st.expr, ctx)
@@ -854,8 +872,8 @@ class Resolver:
             for arm in st.arms:
                 if arm.case is not None:
                     self._check_case(arm.case, states, src)
-                arms.append(ArmDef(arm.case, self.body(arm.body, ctx), src.span(arm.pos)))
-            return ChoiceDef(st.expr, self.profile_ref(st.audit, src), tuple(arms), src.span(st.pos))
+                arms.append(_ArmDef(arm.case, self.body(arm.body, ctx), src.span(arm.pos)))
+            return _ChoiceDef(st.expr, self.profile_ref(st.audit, src), tuple(arms), src.span(st.pos))
         if isinstance(st, ast.Call):
             resolved = self.call(st, ctx)
             if resolved is None:
@@ -863,7 +881,7 @@ class Resolver:
             obj, model, sig = resolved
             if sig.kind != "rule":
                 self.diags.add(PSL_EXPR_AS_RULE, f"{obj}.{sig.name} is an expression; it grants or denies nothing", src.span(st.pos))
-            return CallDef(obj, model.name, sig.name, sig.kind, st.arg, src.span(st.pos), st)
+            return _CallDef(obj, model.name, sig.name, sig.kind, st.arg, src.span(st.pos), st)
         return None
 
     def _selector_cases(self, e: ast.Expr) -> tuple[str, object] | None:
@@ -895,12 +913,11 @@ class Resolver:
 
     def call(self, c: ast.Call, ctx: _Ctx):
         src = ctx.source
-        at = src.span(c.pos)
         method = c.method.text
         if c.object is None:
             obj = ml.UNPREFIXED.get(method)
             if obj is None:
-                self.diags.add(PSL_UNKNOWN_MODEL_METHOD, f"{method} needs an object prefix (object.{method})", at)
+                self.diags.add(PSL_UNKNOWN_MODEL_METHOD, f"{method} needs an object prefix (object.{method})", src.span(c.pos))
                 return None
         else:
             obj = c.object.text
@@ -908,7 +925,7 @@ class Resolver:
         if od is None:
             builtin_model = ml.model_of_object(obj)
             if builtin_model is not None:
-                self.diags.add(PSL_MISSING_INCLUDE, f"{obj}.{method} needs `use {builtin_model.include}._`", at,
+                self.diags.add(PSL_MISSING_INCLUDE, f"{obj}.{method} needs `use {builtin_model.include}._`", src.span(c.pos),
                                hint=f"add `use {builtin_model.include}._`")
                 model = builtin_model
             else:
@@ -935,21 +952,20 @@ class Resolver:
 
     def check_arg(self, obj: str, sig: ml.MethodSig, arg: ast.Expr, ctx: _Ctx) -> None:
         src = ctx.source
-        at = src.span(arg.pos)
         kind = sig.arg.kind
         is_unit = isinstance(arg, ast.Lit) and arg.kind == "unit"
         if kind == "unit" and not is_unit:
-            self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} takes ()", at)
+            self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} takes ()", src.span(arg.pos))
         elif kind in ("bool", "number", "list", "any", "text") and is_unit:
-            self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} needs an argument", at)
+            self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} needs an argument", src.span(arg.pos))
         elif kind == "record":
             if not isinstance(arg, ast.RecordExpr):
-                self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} takes a record {{{', '.join(sig.arg.required)}}}", at)
+                self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} takes a record {{{', '.join(sig.arg.required)}}}", src.span(arg.pos))
             else:
                 names = [f.key.text if isinstance(f.key, ast.Name) else str(f.key.value) for f in arg.fields]
                 for req in sig.arg.required:
                     if req not in names:
-                        self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} needs field `{req}`", at)
+                        self.diags.add(PSL_BAD_ARGUMENT, f"{obj}.{sig.name} needs field `{req}`", src.span(arg.pos))
                 allowed = set(sig.arg.required) | set(sig.arg.optional)
                 for n, f in zip(names, arg.fields):
                     if n not in allowed:
@@ -1007,25 +1023,23 @@ class Resolver:
     def ref(self, e: ast.Ref, ctx: _Ctx) -> IdlType | None:
         src = ctx.source
         head = e.path[0]
-        at = src.span(e.pos)
         if head in ("src_sid", "dst_sid") and len(e.path) == 1:
             if head == "dst_sid" and ctx.event == "security":
-                self.diags.add(PSL_UNKNOWN_NAME, "security events have no destination: dst_sid is undefined", at)
+                self.diags.add(PSL_UNKNOWN_NAME, "security events have no destination: dst_sid is undefined", src.span(e.pos))
             return None
         if head != "message":
-            self.diags.add(PSL_UNKNOWN_NAME, f"{'.'.join(e.path)} is not defined here", at)
+            self.diags.add(PSL_UNKNOWN_NAME, f"{'.'.join(e.path)} is not defined here", src.span(e.pos))
             return None
         if len(e.path) == 1:
             return None
         if ctx.opaque and not ctx.targets:
             return None
         if ctx.event == "execute":
-            self.diags.add(PSL_UNKNOWN_MESSAGE_FIELD, "execute events carry no message parameters (kl.core.Execute.main has none)", at)
+            self.diags.add(PSL_UNKNOWN_MESSAGE_FIELD, "execute events carry no message parameters (kl.core.Execute.main has none)", src.span(e.pos))
             return None
         found: list[IdlType] = []
         for t in ctx.targets:
-            params = {p.name: p.type for p in message_params(t.method, ctx.event)}
-            typ = params.get(e.path[1])
+            typ = self._params_of(t.method, ctx.event).get(e.path[1])
             for seg in e.path[2:]:
                 if typ is None:
                     break
@@ -1035,7 +1049,7 @@ class Resolver:
         if not found:
             untyped = self._untyped_param(ctx, e.path[1])
             if untyped is not None:
-                self.diags.add(KRN_UNTYPED, f"message.{e.path[1]} ({untyped}) has no documented IDL type", at)
+                self.diags.add(KRN_UNTYPED, f"message.{e.path[1]} ({untyped}) has no documented IDL type", src.span(e.pos))
                 return None
             if not ctx.targets or self._partly_opaque_server(ctx):
                 return None  # the field may belong to a method nobody here describes
@@ -1043,9 +1057,17 @@ class Resolver:
             methods = sorted({f"{t.interface}.{t.method.name}" for t in ctx.targets})
             shown = ", ".join(methods[:4]) + (", ..." if len(methods) > 4 else "")
             self.diags.add(PSL_UNKNOWN_MESSAGE_FIELD,
-                           f"message.{'.'.join(e.path[1:])}: no {direction}-parameter path like this in {shown}", at)
+                           f"message.{'.'.join(e.path[1:])}: no {direction}-parameter path like this in {shown}", src.span(e.pos))
             return None
         return found[0]
+
+    def _params_of(self, method, event: str) -> dict[str, IdlType]:
+        """Name -> type of the parameters ``message`` holds for ``event`` on ``method`` (memoised)."""
+        key = (id(method), event)
+        hit = self._params.get(key)
+        if hit is None or hit[0] is not method:
+            hit = self._params[key] = (method, {p.name: p.type for p in message_params(method, event)})
+        return hit[1]
 
     def trust(self, marks: list[TrustMark], settings: tuple[str, ...]) -> dict[str, Trust]:
         """Which classes are marked trusted or untrusted: comments on `use EDL` lines, then settings.
@@ -1208,6 +1230,14 @@ class Resolver:
         return name
 
 
+def _outside_package(outside: Outside, name: str, at: Span | None) -> bool:
+    """An IDL package that is not here: outside the solution when the SDK provides it."""
+    if not is_sdk_name(name):
+        return False
+    outside.report(name, "package", at)
+    return True
+
+
 def _literal_members(t: ast.PslType | None) -> list | None:
     if t is None:
         return None
@@ -1246,7 +1276,7 @@ def _closest(word: str, candidates) -> str | None:
 
 def load(target: str | Path, options: LoadOptions | None = None) -> Solution:
     """Load, check and resolve a solution; never raises for problems in the user's files."""
-    with gc_paused():
+    with gc_paused(freeze=True):
         return _load(target, options or LoadOptions())
 
 

@@ -150,12 +150,25 @@ class SelectorSet:
     def narrowed(self, **kw) -> "SelectorSet":
         """These selectors with the given ones added (None values are ignored)."""
         kw = {k: v for k, v in kw.items() if v is not None}
-        return dataclasses.replace(self, **kw) if kw else self
+        if not kw:
+            return self
+        if not kw.keys() <= _SELECTOR_FIELDS:
+            return dataclasses.replace(self, **kw)     # the TypeError naming the unknown field
+        # dataclasses.replace() without its overhead (the resolver narrows once per
+        # binding and section): the same fields, set the way a frozen __init__ sets them.
+        new = object.__new__(SelectorSet)
+        state = new.__dict__
+        state.update(self.__dict__)
+        state.update(kw)
+        return new
 
     def describe(self) -> str:
         parts = [f"{k}={v}" for k in ("src", "dst", "component", "endpoint", "interface", "method")
                  if (v := getattr(self, k))]
         return " ".join(parts) or "(any)"
+
+
+_SELECTOR_FIELDS = frozenset(f.name for f in dataclasses.fields(SelectorSet))
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,37 @@ class Target:
     endpoint: str | None
     interface: str
     method: MethodDef
+
+
+def fast_init(cls):
+    """A constructor that gives the same object as ``cls(...)`` for a frozen dataclass
+    (same parameters and defaults), without the generated ``__init__``'s cost: that
+    sets each field through ``object.__setattr__``; this fills the instance
+    dictionary directly.  For the elements the resolver makes by the ten thousand
+    (targets, bindings, sections, calls).  ``cls`` itself for any class this cannot
+    copy exactly (slots, ``__post_init__``, default factories, fields outside
+    ``__init__``).
+    """
+    fields = dataclasses.fields(cls)
+    if ("__slots__" in vars(cls) or hasattr(cls, "__post_init__")
+            or any(not f.init or f.default_factory is not dataclasses.MISSING for f in fields)):
+        return cls
+    env: dict = {"_new": object.__new__, "_cls": cls}
+    params = []
+    for f in fields:
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            env[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+    body = ["    o = _new(_cls)", "    d = o.__dict__"] + [f"    d[{f.name!r}] = {f.name}" for f in fields] + ["    return o"]
+    exec(f"def new({', '.join(params)}):\n" + "\n".join(body), env)  # noqa: S102 - from the class's own fields
+    new = env["new"]
+    new.__name__ = new.__qualname__ = f"new_{cls.__name__}"
+    return new
+
+
+new_target = fast_init(Target)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ from .diagnostics import (
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
+_new_span = tuple.__new__
+
+
 @dataclass(eq=False)
 class SourceText:
     """One file as the parsers see it.
@@ -86,9 +89,9 @@ class SourceText:
         line = origin[idx - 1] if origin and idx <= len(origin) else (self.original_line(idx) if origin else idx)
         col = start - starts[idx - 1] + 1
         if end is None or end <= start:
-            return Span(self.path, line, col)
+            return _new_span(Span, (self.path, line, col, 0, 0))   # Span(path, line, col), minus the call overhead
         eline, ecol = self.position(end)
-        return Span(self.path, line, col, eline, ecol)
+        return _new_span(Span, (self.path, line, col, eline, ecol))
 
     def span_at(self, line: int, column: int) -> Span:
         """Span from an expanded (line, column) pair such as lark or YAML report."""

@@ -61,6 +61,7 @@ from __future__ import annotations
 import bisect
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from .comments import comment_ranges, language_of
 from .diagnostics import Diagnostics, Span, define_code
+from .perf import may_leave_cycles
 from .sdk_catalogue import placeholder_summary
 from .source import MAX_FILE_BYTES, SourceText
 
@@ -391,18 +393,22 @@ class _RecordingUndefined(jinja2.ChainableUndefined):
     """Undefined that prints as nothing and records where it was printed.
 
     Tests (``__bool__``, ``==``, iteration, ``default``) stay silent; only turning
-    the value into text records it.  ``_sink`` is set per expansion on a subclass.
+    the value into text records it, in the sink of the expansion running in this
+    thread (one class for all expansions: a class made per expansion is a reference
+    cycle, left to the cyclic collector).
     """
 
     __slots__ = ()
-    _sink: list[tuple[str, int | None]]
 
     def __str__(self) -> str:
-        self._sink.append((self._undefined_message, _template_line(sys._getframe(1))))
+        _sinks.current.append((self._undefined_message, _template_line(sys._getframe(1))))
         return ""
 
     def __html__(self) -> str:  # pragma: no cover - autoescape is off
         return str(self)
+
+
+_sinks = threading.local()
 
 
 def _template_line(frame) -> int | None:
@@ -454,16 +460,29 @@ def _render_jinja(
     diags: Diagnostics,
     language: str = "c",
 ) -> tuple[str, list[int]]:
+    # Jinja's environment, templates and whatever a template builds (macros, loops)
+    # hold reference cycles: this load must not end with gc.freeze() (policy_lang.perf).
+    may_leave_cycles()
     sink: list[tuple[str, int | None]] = []
-    undefined = type("_Undefined", (_RecordingUndefined,), {"__slots__": (), "_sink": sink})
     env = _Env(
         keep_trailing_newline=True,
         lstrip_blocks=True,
         autoescape=False,
-        undefined=undefined,
+        undefined=_RecordingUndefined,
         extensions=[_LineMarks],
     )
     env.globals["range"] = _budgeted_range()
+    outer_sink = getattr(_sinks, "current", None)
+    _sinks.current = sink
+    try:
+        return _render_in(env, sink, stage1, origin1, orig_lines, path, defines, diags, language)
+    finally:
+        _sinks.current = outer_sink
+        env.extensions.clear()      # extension <-> environment: the cycles jinja leaves in every expansion
+
+
+def _render_in(env: _Env, sink: list, stage1: str, origin1: list[int], orig_lines: list[str], path: str,
+               defines: Mapping[str, Any], diags: Diagnostics, language: str) -> tuple[str, list[int]]:
     source = _mask_comment_tags(stage1.translate({ord(c): "\ufffd" for c in (_MARK_OPEN, _MARK_CLOSE, _WEAK_CLOSE)}),
                                 language)
 
@@ -481,7 +500,6 @@ def _render_jinja(
         diags.add(code, message, span)
         return _blank_tags(stage1), list(origin1)
 
-    too_large = f"template expansion exceeds {MAX_OUTPUT_CHARS} characters"
     try:
         template = env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -495,6 +513,15 @@ def _render_jinja(
     except Exception as exc:  # lexer/compiler failures that are not syntax errors
         return fail(TPL_SYNTAX, f"template cannot be compiled: {exc}", Span(path, 1, 1))
 
+    try:
+        return _generate(template, sink, stage1, origin1, orig_lines, path, defines, diags, fail, orig_of, tag_column)
+    finally:
+        # template <-> the namespace its code runs in: clear it once the text is out.
+        template.root_render_func.__globals__.clear()
+
+
+def _generate(template, sink, stage1, origin1, orig_lines, path, defines, diags, fail, orig_of, tag_column):
+    too_large = f"template expansion exceeds {MAX_OUTPUT_CHARS} characters"
     variables = {k: _Define(v) if isinstance(v, str) else v for k, v in defines.items()}
     chunks: list[str] = []
     size = 0

@@ -74,3 +74,13 @@ def test_bench_channels_finds_exactly_the_dead_channels_and_unanswered_methods_i
     b = bench_channels(classes=8, channels=60)
     assert b.findings["LNT005"] > 0 and b.findings["LNT006"] > 0
     assert "8 distinct classes and 60 channels" in b.report()
+
+
+def test_bench_load_gc_restores_the_freezing_setting():
+    from ksm.load_bench import bench_load_gc
+    from policy_lang import perf
+
+    before = perf.FREEZE_MIN_OBJECTS
+    b = bench_load_gc(bindings=300)
+    assert perf.FREEZE_MIN_OBJECTS == before
+    assert "first gc.collect()" in b.report() and "without freezing" in b.report() and b.load_seconds > 0

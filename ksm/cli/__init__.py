@@ -97,6 +97,20 @@ def _apply_settings(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     return args
 
 
+def console() -> None:
+    """The ``ksm`` program (and ``python -m ksm``): :func:`main` in a process of its own.
+
+    Why not in :func:`main`: a process that exits when its one command is done may let
+    a large load end with ``gc.freeze()`` (see :func:`policy_lang.perf.gc_paused`);
+    callers of :func:`main` inside a longer-lived process (tests, scripts) keep the
+    library's default, which never freezes.
+    """
+    from policy_lang import perf
+
+    perf.FREEZE_MIN_OBJECTS = 100_000
+    sys.exit(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     undo = safe_streams()
     try:

@@ -144,6 +144,10 @@ def prepare_tokens(grammar: Grammar, tokens: list[Token], source: SourceText, di
       the rest of the file.
     """
     keyword_types = set(grammar.lexer.keywords.values())
+    types = [tok.type for tok in tokens]
+    if not any(i and types[i - 1] in ("SLASH", "DOT") for i, t in enumerate(types)
+               if t == "STAR" or t in keyword_types):
+        return list(tokens)          # nothing to fix (the usual case): no loop over the tokens
     out: list[Token] = []
     prev: Token | None = None
     for tok in tokens:

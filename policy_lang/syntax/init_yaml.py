@@ -61,6 +61,8 @@ from __future__ import annotations
 import re
 
 import yaml
+from yaml.composer import Composer
+from yaml.resolver import Resolver
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..diagnostics import Diagnostics, Span, define_code
@@ -220,12 +222,87 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+try:   # libyaml's event parser, when PyYAML was built with it
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - depends on how PyYAML was installed
+    _CParser = None
+
+#: Texts libyaml reads into exactly the events PyYAML's own parser gives: printable
+#: ASCII and line feeds (no tab, no carriage return, no other character), ending
+#: with a line feed.  (On other texts the two differ in places: the marks after a
+#: last line without a line feed, what counts as printable, tabs.)
+_PLAIN_TEXT = re.compile(r"[\n\x20-\x7e]*\n")
+#: Deeper documents are read by PyYAML's parser, so that running out of stack
+#: (YML022) happens exactly where it always did.
+_FAST_MAX_DEPTH = 64
+
+
+if _CParser is not None:
+    class _FastLoader(Composer, _CParser, Resolver):
+        """:class:`_Loader` with libyaml's event parser: the same composer (node count
+        and all), so the same node graph for every text :data:`_PLAIN_TEXT` accepts.
+        Only ``style`` (``''`` for ``None``) and the end marks of collections differ,
+        and nothing here reads them."""
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            Composer.__init__(self)
+            Resolver.__init__(self)
+            self._nodes = 0
+
+        def compose_node(self, parent, index):  # type: ignore[override]
+            self._nodes += 1
+            if self._nodes > MAX_WRITTEN_NODES:
+                raise _Limit(self.peek_event().start_mark)
+            return Composer.compose_node(self, parent, index)
+
+
+_NOT_FAST = object()
+
+
+def _compose_fast(text: str):
+    """The node graph read with libyaml's events, or ``_NOT_FAST`` where that could
+    differ from :func:`_compose`'s own reading (see :data:`_PLAIN_TEXT`) or fails."""
+    if _CParser is None or not _PLAIN_TEXT.fullmatch(text):
+        return _NOT_FAST
+    loader = _FastLoader(text)
+    try:
+        node = loader.get_single_node()
+    except Exception:   # errors, limits: PyYAML's parser reads the text again and says what it says
+        return _NOT_FAST
+    finally:
+        loader.dispose()
+    if node is not None and _depth(node) > _FAST_MAX_DEPTH:
+        return _NOT_FAST
+    return node
+
+
 def _compose(text: str) -> Node | None:
+    node = _compose_fast(text)
+    if node is not _NOT_FAST:
+        return node
     loader = _Loader(text)
     try:
         return loader.get_single_node()
     finally:
         loader.dispose()
+
+
+def _depth(root: Node, max_visits: int = 1_000_000) -> int:
+    """Nesting depth of a composed graph, aliases expanded; past :data:`_FAST_MAX_DEPTH`
+    or ``max_visits`` nodes (an alias bomb, a recursive alias) it stops and says "too deep"."""
+    deepest = 0
+    visits = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        visits += 1
+        if depth > deepest:
+            deepest = depth
+        if deepest > _FAST_MAX_DEPTH or visits > max_visits:
+            return _FAST_MAX_DEPTH + 1
+        stack.extend((c, depth + 1) for c in _children(node))
+    return deepest
 
 
 # ----------------------------------------------------------------------------- entry
