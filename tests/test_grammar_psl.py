@@ -894,7 +894,8 @@ def test_too_deep_is_reported_not_raised():
         assert d.codes() == ["SYN111"] and [x.event for x in f.decls] == ["response"]
         assert (d.items[0].span.line, d.items[0].span.column) == (1, 1)
     assert parse("request { assert (" + "!" * 400 + "x) }")[1].codes() == ["SYN111"]
-    assert parse("request { assert (" + " && ".join(["x"] * 300) + ") }")[1].codes() == ["SYN111"]
+    # a long run of && or || is not nesting (tests/test_long_chains.py): it loads, shallow
+    assert parse("request { assert (" + " && ".join(["x"] * 300) + ") }")[1].codes() == []
     # redundant parentheses add no depth; long flat lists are fine
     assert show(expr("(" * 300 + "x" + ")" * 300)) == "x"
     assert len(body(" ".join(["grant ()"] * 500))) == 500

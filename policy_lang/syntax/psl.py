@@ -119,7 +119,8 @@ SYN_DEFAULT_ARM_TWICE = define_code(
 )
 SYN_TOO_DEEP = define_code(
     "SYN111", "error", "declaration nested too deeply",
-    "split the expression or value; nesting deeper than 200 levels cannot be analysed",
+    "split the expression or value; nesting deeper than 200 levels cannot be analysed "
+    "(long `||`/`&&` runs count by the logarithm of their length)",
 )
 SYN_NO_SEQUENCE = define_code(
     "SYN112", "warning", "test block has no 'sequence'",
@@ -141,6 +142,10 @@ STARTERS = frozenset({
 })
 
 MAX_DEPTH = 200
+#: Operators whose long chains are built balanced (see PslBuilder._chain).
+CHAINED = frozenset({"||", "&&"})
+#: Terms of a chain kept left-deep, as written, before blocks are joined.
+CHAIN_BLOCK = 32
 CACHE_MAX_TOKENS = 4_000_000      # per cache: key length + program length of all entries
 CACHE_MAX_CHUNK = 5_000           # longer declarations are never cached
 CACHE_MAX_GROUP = 400             # longer bracket groups are never cached
@@ -309,6 +314,7 @@ class PslBuilder:
     def __init__(self, source: SourceText, diags: Diagnostics):
         self.source = source
         self.diags = diags
+        self._chains: dict[int, tuple] = {}      # id(chain node) -> (node, spine), see _chain
 
     # -- helpers
 
@@ -487,7 +493,40 @@ class PslBuilder:
     # -- expressions
 
     def binop(self, left, op, right):
+        if op.value in CHAINED:
+            return self._chain(op.value, left, right)
         return _BinOp(op.value, left, right, left.pos)
+
+    def _chain(self, op: str, left, right):
+        """``left op right`` for an associative, left-to-right ``||`` or ``&&``.
+
+        Why not always left-deep: real policies allow-list message values with
+        disjunctions of hundreds of terms, and a left-deep tree is as deep as the
+        chain is long, beyond what the recursive back ends (and :data:`MAX_DEPTH`)
+        allow.  The first :data:`CHAIN_BLOCK` terms stay left-deep, exactly as written
+        (most chains never get further); beyond that, blocks of that many terms are
+        joined like a binary counter, so the depth grows with the logarithm of the
+        length.  The terms keep their order, and so does evaluation: ``||`` and ``&&``
+        are associative with short-circuits and errors, from left to right.
+        """
+        held = self._chains.get(id(left))
+        if held is None or held[0] is not left:
+            spine = [(left, 1)]                   # (subtree, terms), sizes non-increasing
+        else:
+            spine = list(held[1])
+        last, terms = spine[-1]
+        if terms < CHAIN_BLOCK and (len(spine) == 1 or terms < spine[-2][1]):
+            spine[-1] = (_BinOp(op, last, right, last.pos), terms + 1)   # the block being filled
+        else:
+            spine.append((right, 1))
+        while len(spine) >= 2 and spine[-1][1] == spine[-2][1] and spine[-1][1] >= CHAIN_BLOCK:
+            (a, n), (b, _) = spine[-2], spine[-1]
+            spine[-2:] = [(_BinOp(op, a, b, a.pos), 2 * n)]
+        node = spine[0][0]
+        for sub, _ in spine[1:]:
+            node = _BinOp(op, node, sub, node.pos)
+        self._chains[id(node)] = (node, spine)
+        return node
 
     @staticmethod
     def _unary(op, operand, pos):
@@ -810,6 +849,13 @@ class _Tables:
             name.startswith("_") or rule.alias in ("paren",) or name == "paren_expr"
             for name, rule in zip(self.origins, self.rules)
         ]
+        # `or_expr OROR and_expr` and `and_expr ANDAND ...`: left-recursive runs that the
+        # builder keeps shallow (PslBuilder._chain), so _depth counts them by their length.
+        self.chain_rules = [
+            rule.alias == "binop" and name in ("or_expr", "and_expr") and len(rule.expansion) == 3
+            and str(rule.expansion[0].name) == name
+            for name, rule in zip(self.origins, self.rules)
+        ]
         self.factories, self.passthrough = self._compile(self.rules)
         self.chains: dict[int, int] = {}     # see _drive: memoised pass-through runs
         if nstates >= 1 << 10:  # pragma: no cover - the grammar has about 450 states
@@ -1097,24 +1143,50 @@ def _chain(tables: _Tables, below: int, top: int, code: int) -> int:
 
 
 def _depth(program: tuple, tables: _Tables) -> int:
-    """Nesting depth of the node a program builds (inlined helper rules add none)."""
+    """Nesting depth of the node a program builds (inlined helper rules add none).
+
+    A run of one ``||`` or ``&&`` rule counts as :func:`chain_depth` of its terms,
+    the depth :meth:`PslBuilder._chain` gives it, not as one level per term.
+    """
     if len(program) <= MAX_DEPTH:       # each level needs its own reduction
         return 0
     sizes = tables.sizes
     inlined = tables.inlined
+    chain_rules = tables.chain_rules
     stack: list[int] = []
+    runs: list = []                     # per node: (chain rule, terms, deepest term) or None
     for op in program:
         if op < 0:
             stack.extend([0] * -op)
-        else:
-            size = sizes[op]
-            if size:
-                d = max(stack[-size:])
-                del stack[-size:]
+            runs.extend([None] * -op)
+            continue
+        size = sizes[op]
+        if chain_rules[op] and size == 3:
+            first, right = runs[-3], stack[-1]
+            if first is not None and first[0] == op:
+                terms, deepest = first[1] + 1, max(first[2], right)
             else:
-                d = 0
-            stack.append(d if inlined[op] else d + 1)
+                terms, deepest = 2, max(stack[-3], right)
+            del stack[-3:], runs[-3:]
+            stack.append(deepest + chain_depth(terms))
+            runs.append((op, terms, deepest))
+            continue
+        if size:
+            d = max(stack[-size:])
+            del stack[-size:], runs[-size:]
+        else:
+            d = 0
+        stack.append(d if inlined[op] else d + 1)
+        runs.append(None)
     return max(stack) if stack else 0
+
+
+def chain_depth(terms: int) -> int:
+    """An upper bound of the levels :meth:`PslBuilder._chain` makes of ``terms`` terms."""
+    if terms <= CHAIN_BLOCK:
+        return terms - 1
+    blocks = -(-terms // CHAIN_BLOCK)
+    return CHAIN_BLOCK - 1 + 2 * blocks.bit_length()
 
 
 # ----------------------------------------------------------------------------- caches
