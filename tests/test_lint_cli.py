@@ -182,7 +182,20 @@ def test_pre_commit_hooks_run_the_installed_command():
     import re
     for name in ("security.psl", "init.yaml", "Store.idl", "security.psl.in", "ksm.toml"):
         assert re.search(hooks[0]["files"], name)
-    assert 'ksm = "ksm.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'ksm = "ksm.cli:console"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_program_is_main_in_a_process_of_its_own(monkeypatch):
+    """`ksm` runs main() and exits with its status; only the program lets large loads
+    freeze the collector (callers of main() inside a longer process keep the default)."""
+    from ksm import cli
+    from policy_lang import perf
+
+    monkeypatch.setattr(perf, "FREEZE_MIN_OBJECTS", None)
+    monkeypatch.setattr(cli, "main", lambda argv=None: 3)
+    with pytest.raises(SystemExit) as exited:
+        cli.console()
+    assert exited.value.code == 3 and perf.FREEZE_MIN_OBJECTS == 100_000
 
 
 @pytest.mark.parametrize("block", ["toml"])

@@ -140,7 +140,7 @@ class Labeller:
         self._conditions: dict = {}
         self._class_refs: dict[str, ProcRef] = {}
         self._prefixes: dict[int, tuple] = {}
-        self._kernel: dict[tuple, tuple[str, str] | None] = {}   # class key -> (always|never, how)
+        self._kernel: dict[tuple, tuple[str, str, bool] | None] = {}   # class key -> (always|never, how, by text)
         self._kernel_calls: dict[str, dict] = {}                 # class -> (endpoint, method) -> KernelCall
         self._answers: dict[tuple, _ClassAnswer] = {}            # class key -> its answer
         self._groups: dict[tuple, tuple[Result, str]] = {}       # (quantifier, kind, method def, shape) -> answer, key
@@ -151,8 +151,8 @@ class Labeller:
         self._bindings: KeyBindings | None = None
         self._body_shapes: dict[int, tuple | None] = {}          # binding -> its body's shape (see program_shape)
         self._kernel_groups: dict[tuple, tuple] = {}             # kernel class key -> (kind, bindings, method def)
-        self._plain_groups: dict[tuple, bool] = {}
-        self._kernel_shared: dict[tuple, _ClassAnswer] = {}      # see _kernel_answer               # (kind, bindings) -> only grant () selects it
+        self._plain_groups: dict[tuple, bool] = {}               # (kind, bindings) -> only grant () selects it
+        self._kernel_shared: dict[tuple, _ClassAnswer] = {}      # see _kernel_answer
         self._confirmed: dict[tuple, object] = {}                # kernel program group -> its granted message
         self._messages: dict[tuple, dict] = {}                   # (kind, method def) -> a plain message
         self.questions = 0                    # proofs asked (for the benchmark)
