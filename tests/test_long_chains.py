@@ -119,11 +119,25 @@ def test_the_prover_reads_a_long_chain(tmp_path):
     assert Prover(tight).prove(p).status == PROVED
 
 
+def test_a_long_run_of_one_operator_inside_another_keeps_its_own_operator(tmp_path):
+    """`a1 && ... && a40 || z`: the && run is an operand of ||, never continued by it."""
+    ands = " && ".join(f"message.key != {v}" for v in range(1, 41))
+    sol = load(solution(tmp_path, f"{ands} || message.key == 7"))
+    e = condition_of(sol)
+    assert isinstance(e, ast.BinOp) and e.op == "||" and len(terms(e, "||")) == 2
+    assert len(terms(e.left, "&&")) == 40 and terms(e.right, "&&") == [e.right]
+    m = SecurityModule(sol)
+    m.boot()
+    expect = {k: all(k != v for v in range(1, 41)) or k == 7 for k in (0, 5, 7, 41, 100)}
+    assert {k: m.request("b", "a", "api", "Get", {"key": k}).granted for k in expect} == expect
+
+
 _TERM = st.tuples(st.sampled_from(["==", "!="]), st.integers(0, 12))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(items=st.lists(st.tuples(_TERM, st.sampled_from(["||", "&&"])), min_size=1, max_size=120),
+@given(items=st.lists(st.tuples(_TERM, st.sampled_from(["||", "&&"])), min_size=1, max_size=120)
+       | st.lists(st.tuples(_TERM, st.sampled_from(["||", "&&", "&&", "&&"])), min_size=60, max_size=200),
        key=st.integers(0, 12))
 def test_mixed_chains_decide_as_python_evaluates_them(tmp_path_factory, items, key):
     text = ""

@@ -314,7 +314,7 @@ class PslBuilder:
     def __init__(self, source: SourceText, diags: Diagnostics):
         self.source = source
         self.diags = diags
-        self._chains: dict[int, tuple] = {}      # id(chain node) -> (node, spine), see _chain
+        self._chains: dict[int, tuple] = {}      # id(chain node) -> (node, operator, spine), see _chain
 
     # -- helpers
 
@@ -510,10 +510,10 @@ class PslBuilder:
         are associative with short-circuits and errors, from left to right.
         """
         held = self._chains.get(id(left))
-        if held is None or held[0] is not left:
+        if held is None or held[0] is not left or held[1] != op:
             spine = [(left, 1)]                   # (subtree, terms), sizes non-increasing
         else:
-            spine = list(held[1])
+            spine = list(held[2])
         last, terms = spine[-1]
         if terms < CHAIN_BLOCK and (len(spine) == 1 or terms < spine[-2][1]):
             spine[-1] = (_BinOp(op, last, right, last.pos), terms + 1)   # the block being filled
@@ -525,7 +525,7 @@ class PslBuilder:
         node = spine[0][0]
         for sub, _ in spine[1:]:
             node = _BinOp(op, node, sub, node.pos)
-        self._chains[id(node)] = (node, spine)
+        self._chains[id(node)] = (node, op, spine)
         return node
 
     @staticmethod
