@@ -223,22 +223,32 @@ class BindingIndex:
         self._buckets: dict[tuple, list[tuple[int, BindingDef]]] = {}
         for i, b in enumerate(bindings):
             self._buckets.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
+        self._candidates: dict[tuple, list[BindingDef]] = {}
+
+    def candidates(self, triple: tuple) -> list[BindingDef]:
+        """The bindings that may select a key of (kind, src class, dst class), in textual
+        order; kept per triple, since callers ask about many keys of few triples (the
+        channel graph asks about every kernel method of every class)."""
+        found = self._candidates.get(triple)
+        if found is None:
+            kind, src, dst = triple
+            get = self._buckets.get
+            if src is not None and dst is not None:     # the four buckets, each once
+                pairs = [*get((kind, src, dst), ()), *get((kind, src, None), ()), *get((kind, None, dst), ()),
+                         *get((kind, None, None), ())]
+            else:                                       # src or dst is None: fewer distinct buckets
+                pairs = []
+                for s in ((src, None) if src is not None else (None,)):
+                    for d in ((dst, None) if dst is not None else (None,)):
+                        pairs += get((kind, s, d), ())
+            if len(pairs) > 1:
+                pairs.sort(key=_first)
+            found = self._candidates[triple] = [b for _, b in pairs]
+        return found
 
     def selecting(self, key: tuple) -> list[BindingDef]:
         """The bindings that select engine key ``key``, in textual order."""
-        kind, src, dst = key[0], key[1], key[2]
-        get = self._buckets.get
-        if src is not None and dst is not None:     # the four buckets, each once
-            found = [*get((kind, src, dst), ()), *get((kind, src, None), ()), *get((kind, None, dst), ()),
-                     *get((kind, None, None), ())]
-        else:                                       # src or dst is None: fewer distinct buckets
-            found = []
-            for s in ((src, None) if src is not None else (None,)):
-                for d in ((dst, None) if dst is not None else (None,)):
-                    found += get((kind, s, d), ())
-        if len(found) > 1:
-            found.sort(key=_first)
-        return [b for _, b in found if _selects(b.selectors, key)]
+        return [b for b in self.candidates((key[0], key[1], key[2])) if _selects(b.selectors, key)]
 
 
 def _first(pair: tuple) -> Any:

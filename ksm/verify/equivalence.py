@@ -58,32 +58,13 @@ def reads_message_in(body, key: tuple) -> bool:
     return False
 
 
-class KeyBindings:
-    """The bindings that select engine keys, for a caller that asks about many keys of few
-    (kind, sender class, receiver class) triples: the channel graph asks about every
-    kernel method (160-odd) of every class.  The candidates of a triple are gathered and
-    ordered once (as :class:`BindingIndex` orders them: text order); each key then only
-    filters them."""
+class KeyBindings(BindingIndex):
+    """The engine's binding index, plus which (kind, src, dst) triples decide their keys
+    the same way for any class on the non-kernel side (the channel graph's question)."""
 
     def __init__(self, bindings):
-        self._buckets: dict[tuple, list[tuple[int, object]]] = {}
-        for i, b in enumerate(bindings):
-            self._buckets.setdefault((b.event, b.selectors.src, b.selectors.dst), []).append((i, b))
-        self._candidates: dict[tuple, list] = {}
+        super().__init__(bindings)
         self._shared: dict[tuple, tuple | None] = {}
-
-    def candidates(self, triple: tuple) -> list:
-        """The bindings that may select a key of (kind, src class, dst class), in text order."""
-        found = self._candidates.get(triple)
-        if found is None:
-            kind, src, dst = triple
-            buckets = {(kind, s, d) for s in (src, None) for d in (dst, None)}
-            found = self._candidates[triple] = [b for _, b in sorted(
-                (ib for k in buckets for ib in self._buckets.get(k, ())), key=lambda ib: ib[0])]
-        return found
-
-    def selecting(self, key: tuple) -> list:
-        return [b for b in self.candidates(key[:3]) if _selects(b.selectors, key)]
 
     def same_for_every_class(self, triple: tuple) -> tuple | None:
         """A name for the bindings of ``triple`` when they decide its keys the same way for
