@@ -112,6 +112,9 @@ class LoadOptions:
     defines: Mapping[str, str] = field(default_factory=dict)
     sdk_dirs: tuple[Path, ...] = ()
     trusted: tuple[str, ...] = ()     # process classes the user trusts (docs/kernel.md)
+    #: Texts to use instead of the files on disk, by absolute resolved path (an editor's
+    #: unsaved buffers: ``ksm lsp``); a path not in it is read from disk as usual.
+    overlay: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init", _init_path(self.init))
@@ -277,7 +280,9 @@ class Workspace:
 
     def _read(self, path: Path, language: str, at: Span | None) -> SourceText | None:
         shown = self.shown(path)
-        text = read_text(path, self.diags, shown, at)
+        text = self.options.overlay.get(str(path)) if self.options.overlay else None
+        if text is None:
+            text = read_text(path, self.diags, shown, at)
         if text is None:
             return None
         comments = "yaml" if language == "yaml" else "c"

@@ -175,13 +175,22 @@ def test_verify_skip(capsys):
 # ------------------------------------------------------------------ pre-commit
 def test_pre_commit_hooks_run_the_installed_command():
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-    assert {h["id"] for h in hooks} == {"ksm-lint", "ksm-verify"}
-    for h in hooks:
-        assert h["language"] == "python" and h["pass_filenames"] is False
-        assert h["entry"].split()[0] == "ksm"
+    assert {h["id"] for h in hooks} == {"ksm-lint", "ksm-verify", "ksm-fmt"}
     import re
-    for name in ("security.psl", "init.yaml", "Store.idl", "security.psl.in", "ksm.toml"):
-        assert re.search(hooks[0]["files"], name)
+    for h in hooks:
+        assert h["language"] == "python"
+        assert h["entry"].split()[0] == "ksm"
+        if h["id"] == "ksm-fmt":
+            # the formatter works file by file: pre-commit passes the staged PSL/props files
+            assert h["entry"] == "ksm fmt --check" and h["pass_filenames"] is True
+            for name in ("security.psl", "security.psl.in", "x.props", "x.props.in"):
+                assert re.search(h["files"], name)
+            for name in ("init.yaml", "Store.idl", "ksm.toml", "security.pslx"):
+                assert not re.search(h["files"], name)
+        else:
+            assert h["pass_filenames"] is False
+            for name in ("security.psl", "init.yaml", "Store.idl", "security.psl.in", "ksm.toml"):
+                assert re.search(h["files"], name)
     assert 'ksm = "ksm.cli:console"' in (ROOT / "pyproject.toml").read_text()
 
 

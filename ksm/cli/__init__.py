@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import kernel_cmds, proof_cmds, run_cmds, solution_cmds
+from . import fmt_cmds, kernel_cmds, lsp_cmds, proof_cmds, run_cmds, solution_cmds
 from .common import (EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Parser, add_solution_args, options_from,
                      print_diagnostics, render_text, safe_streams)
 from .run_cmds import codes_markdown
@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "bench": (run_cmds.add_bench, run_cmds.cmd_bench),
     "codes": (run_cmds.add_codes, run_cmds.cmd_codes),
     "completion": (run_cmds.add_completion, run_cmds.cmd_completion),
+    "fmt": (fmt_cmds.add_fmt, fmt_cmds.cmd_fmt),
+    "lsp": (lsp_cmds.add_lsp, lsp_cmds.cmd_lsp),
 }
 
 #: Options naming a file or folder that must exist (checked before anything runs: exit 2).

@@ -11,6 +11,7 @@ import argparse
 #: What exit status 1 means for each command (0, 2 and 3 mean the same everywhere).
 EXIT_ONE = {
     "check": "the solution has errors",
+    "fmt": "with --check or --diff: a file would be reformatted; or a file does not parse",
     "lint": "findings at or above `fail-on`, or errors in the solution",
     "test": "a PAL test failed",
     "prove": "a property is refuted or unknown",
@@ -25,6 +26,7 @@ EXIT_ONE = {
     "bench": "`bench fuzz` found a disagreement, a contradicted proof, a failed replay or a crash",
     "codes": "-",
     "completion": "-",
+    "lsp": "standard input or output could not be used (it otherwise runs until the editor asks it to exit)",
 }
 
 

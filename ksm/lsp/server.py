@@ -1,0 +1,426 @@
+"""``ksm lsp``: a Language Server Protocol server over stdio for a solution's files.
+
+What it does (docs/lsp.md): diagnostics of the front end at once and of the linter
+after a pause in typing, hover, go to definition and document symbols.  Everything
+comes from the resolved :class:`policy_lang.Solution` of the edited file's solution,
+loaded with the editor's unsaved buffers in place of the files on disk
+(``LoadOptions.overlay``); there is no second parser: the word under the cursor is
+looked up in the solution's tables, with the binding that encloses the cursor (by
+the spans of the resolved bindings) as its context.
+
+Per-solution state is the last loaded solution, the files diagnostics were last
+published for, and the pending reload task; a newer change cancels the pending one.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+
+from policy_lang import LoadOptions, Severity, Solution, load
+from policy_lang.diagnostics import Diagnostic, Span
+
+log = logging.getLogger("ksm.lsp")
+
+#: Pause after the last change before the linter runs (seconds).
+LINT_DELAY = 0.3
+#: Pause after a change before the front end reloads (coalesces a burst of keystrokes).
+LOAD_DELAY = 0.05
+
+_SOLUTION_SUFFIXES = (".psl", ".psl.in", ".edl", ".edl.in", ".cdl", ".cdl.in", ".idl", ".idl.in",
+                      ".yaml", ".yaml.in", ".yml", ".props", ".toml")
+_DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
+_WORD = re.compile(r"[A-Za-z_][\w.]*")
+
+
+# ----------------------------------------------------------------------------- paths
+
+def uri_to_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def path_to_uri(path: Path) -> str:
+    return path.absolute().as_uri()
+
+
+def _span_path(span: Span) -> Path:
+    """The absolute path of a span's file (spans show paths relative to the working folder)."""
+    return Path(os.path.abspath(span.file))
+
+
+def _has_policy(folder: Path) -> bool:
+    return any((folder / sub / name).is_file() for sub in (".", "einit/src", "einit", "src")
+               for name in ("security.psl", "security.psl.in"))
+
+
+def find_root(path: Path) -> Path | None:
+    """The solution folder ``ksm check`` would use for the solution ``path`` belongs to.
+
+    Walks up from the file: the first folder holding a top-level policy where
+    ``ksm check`` looks for one (``.``, ``einit/src``, ``einit``, ``src``), or holding a
+    ``ksm.toml``; a folder inside ``einit`` belongs to the folder holding ``einit``.
+    The walk stops at a repository root (``.git``)."""
+    folder = path.parent
+    for parent in (folder, *folder.parents):
+        if _has_policy(parent) or (parent / "ksm.toml").is_file():
+            for up in (parent, *parent.parents):
+                if up.name == "einit":
+                    return up.parent
+            return parent
+        if (parent / ".git").exists():
+            break
+    return folder if path.name.endswith((".psl", ".psl.in")) else None
+
+
+def options_for(root: Path) -> tuple[LoadOptions, list[Diagnostic]]:
+    """The loading options ``[solution]`` of the settings file gives ``root`` (ksm.toml
+    found upward, as ``ksm check`` finds it), and the problems in that file."""
+    from ksm.cli.settings import _Checker, read_settings
+
+    settings, problems = read_settings(root)
+    if problems or settings.file is None:
+        return LoadOptions(), problems
+    checker = _Checker(settings)
+    got = checker.solution(settings.tables.get("solution", {}))
+    defines: dict[str, str] = {}
+    for values in got.get("defines", []):
+        defines.update(values)
+    defines.update(dict(got.get("define", [])))
+    try:
+        options = LoadOptions(init=got.get("init"), include_dirs=tuple(got.get("include", ())), defines=defines,
+                              sdk_dirs=tuple(got.get("sdk", ())), trusted=tuple(got.get("trusted", ())))
+    except (TypeError, ValueError) as exc:
+        log.warning("settings of %s not used: %s", root, exc)
+        options = LoadOptions()
+    return options, list(checker.diags)
+
+
+# ----------------------------------------------------------------------------- diagnostics
+
+_SEVERITY = {Severity.ERROR: lsp.DiagnosticSeverity.Error, Severity.WARNING: lsp.DiagnosticSeverity.Warning,
+             Severity.NOTE: lsp.DiagnosticSeverity.Information}
+
+
+def _doc_link(code: str) -> str | None:
+    page = _DOCS / "lint" / f"{code}.md" if code.startswith("LNT") else _DOCS / "diagnostics.md"
+    return page.as_uri() if page.is_file() else None
+
+
+def _line_text(lines: list[str], line: int) -> str:
+    return lines[line] if 0 <= line < len(lines) else ""
+
+
+def span_range(span: Span | None, lines: list[str]) -> lsp.Range:
+    """A 1-based span as a 0-based LSP range; without an end, the word at the start."""
+    if span is None:
+        return lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
+    line, col = max(span.line - 1, 0), max(span.column - 1, 0)
+    if span.end_line:
+        return lsp.Range(lsp.Position(line, col), lsp.Position(span.end_line - 1, max(span.end_column - 1, 0)))
+    text = _line_text(lines, line)
+    m = _WORD.match(text, col)
+    end = m.end() if m else min(col + 1, len(text)) if col < len(text) else col
+    return lsp.Range(lsp.Position(line, col), lsp.Position(line, end))
+
+
+def to_lsp(d: Diagnostic, lines: list[str]) -> lsp.Diagnostic:
+    href = _doc_link(d.code)
+    return lsp.Diagnostic(
+        range=span_range(d.span, lines), message=d.message + (f"\nhint: {d.hint}" if d.hint else ""),
+        severity=_SEVERITY.get(d.severity, lsp.DiagnosticSeverity.Information), code=d.code, source="ksm",
+        code_description=lsp.CodeDescription(href=href) if href else None)
+
+
+@dataclass
+class SolutionState:
+    root: Path
+    solution: Solution | None = None
+    published: set[str] = field(default_factory=set)
+    task: asyncio.Task | None = None
+    generation: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class KsmLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        from ksm import __version__ as version
+
+        super().__init__("ksm-lsp", version, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        self.states: dict[Path, SolutionState] = {}
+        # One load at a time, off the event loop: the server keeps answering while it runs.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ksm-load")
+
+    # ---------------------------------------------------------------- state
+    def state_for(self, uri: str) -> SolutionState | None:
+        path = uri_to_path(uri)
+        if path is None:
+            return None
+        root = find_root(path.absolute())
+        if root is None:
+            return None
+        root = root.resolve()
+        st = self.states.get(root)
+        if st is None:
+            st = self.states[root] = SolutionState(root)
+        return st
+
+    def overlay(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for uri, doc in list(self.workspace.text_documents.items()):
+            path = uri_to_path(uri)
+            if path is not None:
+                try:
+                    out[str(path.resolve())] = doc.source
+                except (OSError, ValueError):
+                    pass
+        return out
+
+    def lines_of(self, path: Path, cache: dict[Path, list[str]]) -> list[str]:
+        got = cache.get(path)
+        if got is None:
+            doc = self.workspace.text_documents.get(path_to_uri(path))
+            if doc is not None:
+                got = doc.source.splitlines()
+            else:
+                try:
+                    got = path.read_text("utf-8", errors="replace").splitlines()
+                except OSError:
+                    got = []
+            cache[path] = got
+        return got
+
+    # ---------------------------------------------------------------- reloading
+    def schedule(self, uri: str) -> None:
+        st = self.state_for(uri)
+        if st is None:
+            return
+        st.generation += 1
+        if st.task is not None and not st.task.done():
+            st.task.cancel()
+        st.task = asyncio.ensure_future(self._reload(st, st.generation))
+
+    async def _reload(self, st: SolutionState, generation: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.sleep(LOAD_DELAY)
+            overlay = self.overlay()
+            start = time.perf_counter()
+            sol, settings_problems = await loop.run_in_executor(self.executor, self._load, st.root, overlay)
+            if generation != st.generation:
+                return
+            st.solution = sol
+            st.timings["load"] = time.perf_counter() - start
+            self.publish(st, list(sol.diagnostics) + settings_problems)
+            st.timings["load+publish"] = time.perf_counter() - start
+            await asyncio.sleep(LINT_DELAY)
+            if generation != st.generation:
+                return
+            start = time.perf_counter()
+            findings = await loop.run_in_executor(self.executor, self._lint, st.root, sol)
+            if generation != st.generation or findings is None:
+                return
+            self.publish(st, findings + settings_problems)
+            st.timings["lint"] = time.perf_counter() - start
+            self.window_log_message(lsp.LogMessageParams(
+                lsp.MessageType.Log, f"ksm: {st.root}: {len(findings)} finding(s), {len(overlay)} open buffer(s); "
+                + ", ".join(f"{k} {v * 1000:.0f} ms"
+                                                                     for k, v in st.timings.items())))
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:   # a bug in ksm must not take the editor's server down
+            log.exception("reload of %s failed", st.root)
+            self.window_log_message(lsp.LogMessageParams(lsp.MessageType.Error,
+                                                         f"ksm: reloading {st.root} failed: {exc!r}"))
+
+    @staticmethod
+    def _load(root: Path, overlay: dict[str, str]) -> tuple[Solution, list[Diagnostic]]:
+        options, problems = options_for(root)
+        options = LoadOptions(init=options.init, include_dirs=options.include_dirs, defines=options.defines,
+                              sdk_dirs=options.sdk_dirs, trusted=options.trusted, overlay=overlay)
+        return load(root, options), problems
+
+    @staticmethod
+    def _lint(root: Path, sol: Solution) -> list[Diagnostic] | None:
+        from ksm.lint.config import load_config
+        from ksm.lint.runner import lint
+
+        config, problems = load_config(root)
+        if problems:
+            return list(sol.diagnostics) + list(problems)
+        return list(lint(sol, config).findings)
+
+    def publish(self, st: SolutionState, diags: list[Diagnostic]) -> None:
+        by_file: dict[Path, list[Diagnostic]] = {}
+        fallback = Path(os.path.abspath(st.solution.policy)) if st.solution and st.solution.policy else None
+        for d in diags:
+            path = _span_path(d.span) if d.span else fallback
+            if path is not None:
+                by_file.setdefault(path, []).append(d)
+        cache: dict[Path, list[str]] = {}
+        now: set[str] = set()
+        for path, found in by_file.items():
+            uri = path_to_uri(path)
+            now.add(uri)
+            lines = self.lines_of(path, cache)
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+                uri=uri, diagnostics=[to_lsp(d, lines) for d in found]))
+        for uri in st.published - now:
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+        st.published = now
+
+
+_FEATURES: list[tuple[str, object]] = []       # (LSP method, handler), registered on each new server
+
+
+def _feature(method: str):
+    def register(fn):
+        _FEATURES.append((method, fn))
+        return fn
+    return register
+
+
+def build_server() -> KsmLanguageServer:
+    """A new server with every feature registered.  Why not one module-level server: a
+    server that has run once has shut its worker pool down, and ``ksm lsp`` may be run
+    more than once in one process (tests, scripts calling ``ksm.cli.main``)."""
+    server = KsmLanguageServer()
+    for method, fn in _FEATURES:
+        server.feature(method)(fn)
+    return server
+
+
+def _wanted(uri: str) -> bool:
+    return uri.endswith(_SOLUTION_SUFFIXES)
+
+
+@_feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: KsmLanguageServer, params: lsp.DidOpenTextDocumentParams) -> None:
+    if _wanted(params.text_document.uri):
+        ls.schedule(params.text_document.uri)
+
+
+@_feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: KsmLanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    if _wanted(params.text_document.uri):
+        ls.schedule(params.text_document.uri)
+
+
+@_feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: KsmLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
+    if _wanted(params.text_document.uri):
+        ls.schedule(params.text_document.uri)
+
+
+@_feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: KsmLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    # The file on disk counts again (the buffer may have been closed unsaved).
+    if _wanted(params.text_document.uri):
+        ls.schedule(params.text_document.uri)
+
+
+# ----------------------------------------------------------------------------- navigation
+
+async def _current(ls: KsmLanguageServer, uri: str) -> tuple[Solution, Path, list[str]] | None:
+    """The solution of ``uri`` (waiting for the load in progress, if it is the first),
+    the file's absolute path and its lines as the editor has them."""
+    st = ls.state_for(uri)
+    path = uri_to_path(uri)
+    if st is None or path is None:
+        return None
+    if st.solution is None:
+        if st.task is None or st.task.done():
+            ls.schedule(uri)
+        for _ in range(200):          # up to 10 s for the first load
+            if st.solution is not None:
+                break
+            await asyncio.sleep(0.05)
+        if st.solution is None:
+            return None
+    path = Path(os.path.abspath(path))
+    return st.solution, path, ls.lines_of(path, {})
+
+
+def _guarded(what: str):
+    """A handler that logs instead of failing the request when a bug in ksm raises."""
+    def wrap(fn):
+        async def handler(ls: KsmLanguageServer, params):
+            try:
+                return await fn(ls, params)
+            except Exception as exc:
+                log.exception("%s failed", what)
+                ls.window_log_message(lsp.LogMessageParams(lsp.MessageType.Error, f"ksm: {what} failed: {exc!r}"))
+                return None
+        handler.__name__ = fn.__name__
+        return handler
+    return wrap
+
+
+@_feature(lsp.TEXT_DOCUMENT_HOVER)
+@_guarded("hover")
+async def on_hover(ls: KsmLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    from .features import hover
+
+    got = await _current(ls, params.text_document.uri)
+    if got is None:
+        return None
+    sol, path, lines = got
+    text = hover(sol, path, lines, params.position.line, params.position.character)
+    if text is None:
+        return None
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
+
+
+@_feature(lsp.TEXT_DOCUMENT_DEFINITION)
+@_guarded("definition")
+async def on_definition(ls: KsmLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
+    from .features import definition
+
+    got = await _current(ls, params.text_document.uri)
+    if got is None:
+        return None
+    sol, path, lines = got
+    found = definition(sol, path, lines, params.position.line, params.position.character)
+    if found is None:
+        return None
+    target, span = found
+    target_path = Path(target)
+    return lsp.Location(uri=path_to_uri(target_path), range=span_range(span, ls.lines_of(target_path, {})))
+
+
+_KINDS = {"event": lsp.SymbolKind.Event, "object": lsp.SymbolKind.Object, "test": lsp.SymbolKind.Method,
+          "audit": lsp.SymbolKind.Struct}
+
+
+@_feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+@_guarded("document symbols")
+async def on_symbols(ls: KsmLanguageServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol] | None:
+    from .features import symbols
+
+    got = await _current(ls, params.text_document.uri)
+    if got is None:
+        return None
+    sol, path, lines = got
+    found = symbols(sol, path)
+    out = []
+    for i, (name, detail, kind, span) in enumerate(found):
+        start = lsp.Position(span.line - 1, max(span.column - 1, 0))
+        nxt = found[i + 1][3].line - 2 if i + 1 < len(found) else len(lines) - 1
+        end_line = max(nxt, span.line - 1)
+        while end_line > span.line - 1 and not _line_text(lines, end_line).strip():
+            end_line -= 1
+        end = lsp.Position(end_line, len(_line_text(lines, end_line)))
+        out.append(lsp.DocumentSymbol(name=name, detail=detail, kind=_KINDS[kind], range=lsp.Range(start, end),
+                                      selection_range=span_range(span, lines)))
+    return out
