@@ -446,11 +446,18 @@ def format_file(path: Path) -> Result:
 
 
 def collect(paths: list[str]) -> list[Path]:
-    """The files to format: each file given, and every PSL/props file under each folder."""
+    """The files to format: each file given, and every PSL/props file under each folder.
+
+    Folders whose name starts with a dot (``.git``, ``.tito``...) are not searched: they
+    hold tools' own files, and other tools use the ``.props`` suffix too (a real
+    solution keeps a ``.tito/tito.props`` that is not a property file).  A file named
+    on the command line is always formatted.
+    """
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(SUFFIXES)))
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(SUFFIXES)
+                              and not any(part.startswith(".") for part in f.relative_to(p).parts[:-1])))
         else:
             out.append(p)
     seen: set[Path] = set()

@@ -191,3 +191,12 @@ def test_cli_check_diff_and_rewrite(tmp_path, capsys):
 
 def test_repository_models_and_examples_are_formatted():
     assert main(["fmt", "--check", str(ROOT / "models"), str(ROOT / "docs" / "examples")]) == 0
+
+
+def test_folders_starting_with_a_dot_are_not_searched(tmp_path, capsys):
+    """A real solution keeps `.tito/tito.props`, another tool's file: a folder walk skips it."""
+    (tmp_path / ".tito").mkdir()
+    (tmp_path / ".tito" / "tito.props").write_text("[buildconfig]\nbuilder = %(x)s\n")
+    (tmp_path / "p.props").write_text("property  p : never request src=a.B\n")
+    assert [f.name for f in collect([str(tmp_path)])] == ["p.props"]
+    assert [f.name for f in collect([str(tmp_path / ".tito" / "tito.props")])] == ["tito.props"]
