@@ -347,7 +347,7 @@ def runs(tmp_path_factory) -> Runs:
     ping = "assert (message.value <= 1000)"
     copy("echo", "echo_broken", ping, ping + " }}")                                   # a syntax error
     copy("echo", "echo_failing_test", 'grant "upper bound"', 'deny "upper bound"')    # a wrong expectation
-    start = "execute src=Einit, dst=echo.Server         { grant () }"
+    start = "execute src=Einit, dst=echo.Server { grant () }"
     copy("echo", "echo_lint", start, f"{start}\n{start}\n{start}  // ksm: disable=LNT009")   # LNT009 twice
     (work / "empty").mkdir()
     (work / "failing.yaml").write_text(

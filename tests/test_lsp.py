@@ -148,3 +148,144 @@ async def test_half_typed_file(client: LanguageClient, lock: Path):
     h = await client.text_document_hover_async(
         T.HoverParams(T.TextDocumentIdentifier(uri), _pos(cut, "use EDL lock.Controller", 10)))
     assert "lock.Controller" in h.contents.value
+
+
+def _fmt_params(uri: str) -> T.DocumentFormattingParams:
+    return T.DocumentFormattingParams(T.TextDocumentIdentifier(uri), T.FormattingOptions(tab_size=4, insert_spaces=True))
+
+
+async def test_formatting(client: LanguageClient, lock: Path):
+    from ksm.fmt import format_text
+
+    path, uri, text = _policy(lock)
+    _open(client, uri, text)
+    assert not await client.text_document_formatting_async(_fmt_params(uri))     # formatted already
+    messy = text.replace("use EDL lock.Ui", "use EDL   lock.Ui  ").replace("match dst=Einit { grant () }",
+                                                                        "match dst=Einit {grant()}")
+    _change(client, uri, messy, 2)
+    edits = await client.text_document_formatting_async(_fmt_params(uri))
+    assert len(edits) == 1 and edits[0].range.start == T.Position(0, 0)
+    n = messy.split("\n")
+    assert edits[0].range.end == T.Position(len(n) - 1, len(n[-1]))
+    assert edits[0].new_text == format_text(messy, "security.psl").text == text
+    _change(client, uri, messy + "\nrequest {", 3)                                # does not parse: nothing
+    assert not await client.text_document_formatting_async(_fmt_params(uri))
+    props = lock / "einit" / "src" / "smart_lock.props"
+    ptext = props.read_text()
+    lines = ptext.splitlines(keepends=True)
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("    "))
+    lines[k] = "  " + lines[k]
+    _open(client, props.as_uri(), "".join(lines))
+    edits = await client.text_document_formatting_async(_fmt_params(props.as_uri()))
+    assert len(edits) == 1 and edits[0].new_text == format_text("".join(lines), "x.props").text
+
+
+async def _complete(client: LanguageClient, uri: str, text: str, version: int, line: int, character: int) -> list[str]:
+    _change(client, uri, text, version)
+    got = await client.text_document_completion_async(
+        T.CompletionParams(T.TextDocumentIdentifier(uri), T.Position(line, character)))
+    return [i.label for i in (got.items if isinstance(got, T.CompletionList) else got or [])]
+
+
+def _typed(text: str, needle: str, typed: str) -> tuple[str, int, int]:
+    """``text`` with the line holding ``needle`` cut after it and ``typed`` appended, and the cursor at its end."""
+    lines = text.split("\n")
+    i = next(k for k, ln in enumerate(lines) if needle in ln)
+    lines[i] = lines[i][:lines[i].index(needle) + len(needle)] + typed
+    return "\n".join(lines), i, len(lines[i])
+
+
+async def test_completion(client: LanguageClient, lock: Path):
+    path, uri, text = _policy(lock)
+    _open(client, uri, text)
+    head = "request src=lock.NetAgent, dst=lock.Parser, "
+    v = iter(range(2, 100))
+    # start of a line: event kinds and declarations
+    t, i, c = _typed(text, "request src=lock.Controller dst=lock.KeyStore", "\nre")
+    labels = await _complete(client, uri, t, next(v), i + 1, 2)
+    assert "request" in labels and "use EDL" in labels and "policy object" in labels
+    # selector keys after the kind, values after the keys
+    labels = await _complete(client, uri, *_typed(text, head, "")[:1], next(v), *_typed(text, head, "")[1:])
+    assert {"endpoint=", "method="} <= set(labels) and "src=" not in labels
+    t, i, c = _typed(text, "request src=", "lock.Ne")
+    labels = await _complete(client, uri, t, next(v), i, c)
+    assert "lock.NetAgent" in labels and "lock.Parser" in labels
+    t, i, c = _typed(text, head + "endpoint=", "")
+    assert await _complete(client, uri, t, next(v), i, c) == ["intake"]
+    t, i, c = _typed(text, head + "endpoint=intake, method=", "")
+    assert "Submit" in await _complete(client, uri, t, next(v), i, c)
+    # message fields of the binding's method, struct fields, model methods
+    t, i, c = _typed(text, "    assert (message.pin.", "")
+    labels = await _complete(client, uri, t, next(v), i, c)
+    assert "attempt" in labels
+    t, i, c = _typed(text, "    assert (message.pi", "")
+    assert "pin" in await _complete(client, uri, t, next(v), i, c)
+    t, i, c = _typed(text, "    assert (re.", "")
+    assert "match" in await _complete(client, uri, t, next(v), i, c)
+    # half-typed junk: an answer, never an error
+    t, i, c = _typed(text, "    assert (re.", "match {{ ] message.")
+    assert isinstance(await _complete(client, uri, t, next(v), i, c), list)
+
+
+async def test_folding_ranges(client: LanguageClient, lock: Path):
+    path, uri, text = _policy(lock)
+    _open(client, uri, text)
+    got = await client.text_document_folding_range_async(T.FoldingRangeParams(T.TextDocumentIdentifier(uri)))
+    spans = {(r.start_line, r.end_line, r.kind) for r in got}
+    lines = text.splitlines()
+    assert (0, 10, T.FoldingRangeKind.Comment) in spans                       # the file's header comment
+    execute = _pos(text, "execute {").line
+    close = next(i for i in range(execute, len(lines)) if lines[i] == "}")
+    assert (execute, close - 1, T.FoldingRangeKind.Region) in spans
+    binding = _pos(text, "request src=lock.Controller dst=lock.KeyStore").line
+    assert (binding, binding + 1, T.FoldingRangeKind.Region) in spans
+    one_line = _pos(text, "match dst=Einit { grant () }").line                 # a one-line block: no fold
+    assert not any(r.start_line == one_line for r in got)
+    assert all(r.end_line > r.start_line for r in got)
+
+
+async def _actions(client: LanguageClient, uri: str, diags: list[T.Diagnostic]) -> list[T.CodeAction]:
+    got = await client.text_document_code_action_async(T.CodeActionParams(
+        T.TextDocumentIdentifier(uri), diags[0].range, T.CodeActionContext(diagnostics=diags)))
+    return got or []
+
+
+def _apply(text: str, edits: list[T.TextEdit]) -> str:
+    lines = text.split("\n")
+    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        s, t = e.range.start, e.range.end
+        head, tail = "\n".join(lines[:s.line] + [lines[s.line][:s.character]]), \
+            "\n".join([lines[t.line][t.character:]] + lines[t.line + 1:])
+        lines = (head + e.new_text + tail).split("\n")
+    return "\n".join(lines)
+
+
+async def test_code_actions(client: LanguageClient, lock: Path):
+    path, uri, text = _policy(lock)
+    _open(client, uri, text)
+    # a misspelt class: replace it with the suggestion; no `use EDL` fix (no such EDL)
+    bad = text.replace("request src=lock.NetAgent, dst=lock.Parser,", "request src=lock.NetAgnet, dst=lock.Parser,")
+    _change(client, uri, bad, 2)
+    diags = await _until(lambda: [d for d in client.diagnostics.get(uri, []) if "NetAgnet" in d.message])
+    acts = await _actions(client, uri, diags)
+    assert [a.title for a in acts] == ["Replace lock.NetAgnet with lock.NetAgent"]
+    assert _apply(bad, acts[0].edit.changes[uri]) == text
+    # a misspelt policy object in a call: only the object's name is replaced
+    bad = text.replace("assert (re.match", "assert (ree.match")
+    _change(client, uri, bad, 3)
+    diags = await _until(lambda: [d for d in client.diagnostics.get(uri, []) if "ree" in d.message])
+    acts = await _actions(client, uri, diags)
+    assert len(acts) == 1 and _apply(bad, acts[0].edit.changes[uri]) == text
+    # a class whose `use EDL` line is missing: add it after the last `use` line
+    bad = text.replace("use EDL lock.Ui\n", "")
+    _change(client, uri, bad, 4)
+    diags = await _until(lambda: [d for d in client.diagnostics.get(uri, [])
+                                  if d.code == "PSL001" and "lock.Ui" in d.message])
+    acts = await _actions(client, uri, diags[:1])
+    assert [a.title for a in acts] == ["Add `use EDL lock.Ui`"]
+    fixed = _apply(bad, acts[0].edit.changes[uri])
+    assert "use EDL lock.Ui\n" in fixed
+    assert fixed.index("use EDL lock.Ui") > fixed.index("use lock.policy.door._")
+    # a message without a certain fix: no action
+    assert await _actions(client, uri, [T.Diagnostic(diags[0].range, "something else", code="PSL999",
+                                                     source="ksm")]) == []

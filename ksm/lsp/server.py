@@ -1,7 +1,8 @@
 """``ksm lsp``: a Language Server Protocol server over stdio for a solution's files.
 
 What it does (docs/lsp.md): diagnostics of the front end at once and of the linter
-after a pause in typing, hover, go to definition and document symbols.  Everything
+after a pause in typing, hover, go to definition, document symbols, and (editing.py)
+formatting, completion, folding ranges and quick fixes.  Everything
 comes from the resolved :class:`policy_lang.Solution` of the edited file's solution,
 loaded with the editor's unsaved buffers in place of the files on disk
 (``LoadOptions.overlay``); there is no second parser: the word under the cursor is
@@ -147,6 +148,7 @@ def to_lsp(d: Diagnostic, lines: list[str]) -> lsp.Diagnostic:
 class SolutionState:
     root: Path
     solution: Solution | None = None
+    good: Solution | None = None       # the last solution whose files all parsed (for completion)
     published: set[str] = field(default_factory=set)
     task: asyncio.Task | None = None
     generation: int = 0
@@ -221,6 +223,8 @@ class KsmLanguageServer(LanguageServer):
             if generation != st.generation:
                 return
             st.solution = sol
+            if st.good is None or not any(d.code.startswith("SYN") for d in sol.diagnostics):
+                st.good = sol
             st.timings["load"] = time.perf_counter() - start
             self.publish(st, list(sol.diagnostics) + settings_problems)
             st.timings["load+publish"] = time.perf_counter() - start
@@ -281,12 +285,12 @@ class KsmLanguageServer(LanguageServer):
         st.published = now
 
 
-_FEATURES: list[tuple[str, object]] = []       # (LSP method, handler), registered on each new server
+_FEATURES: list[tuple[str, object, object]] = []   # (LSP method, handler, options), registered on each new server
 
 
-def _feature(method: str):
+def _feature(method: str, options=None):
     def register(fn):
-        _FEATURES.append((method, fn))
+        _FEATURES.append((method, fn, options))
         return fn
     return register
 
@@ -296,8 +300,8 @@ def build_server() -> KsmLanguageServer:
     server that has run once has shut its worker pool down, and ``ksm lsp`` may be run
     more than once in one process (tests, scripts calling ``ksm.cli.main``)."""
     server = KsmLanguageServer()
-    for method, fn in _FEATURES:
-        server.feature(method)(fn)
+    for method, fn, options in _FEATURES:
+        server.feature(method, options)(fn)
     return server
 
 
@@ -423,4 +427,127 @@ async def on_symbols(ls: KsmLanguageServer, params: lsp.DocumentSymbolParams) ->
         end = lsp.Position(end_line, len(_line_text(lines, end_line)))
         out.append(lsp.DocumentSymbol(name=name, detail=detail, kind=_KINDS[kind], range=lsp.Range(start, end),
                                       selection_range=span_range(span, lines)))
+    return out
+
+
+# ----------------------------------------------------------------------------- editing
+
+_FORMATTED = (".psl", ".psl.in", ".props", ".props.in")
+
+
+def _document_text(ls: KsmLanguageServer, uri: str) -> str | None:
+    doc = ls.workspace.text_documents.get(uri)
+    if doc is not None:
+        return doc.source
+    path = uri_to_path(uri)
+    try:
+        return path.read_text("utf-8") if path is not None else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@_feature(lsp.TEXT_DOCUMENT_FORMATTING)
+@_guarded("formatting")
+async def on_formatting(ls: KsmLanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
+    from .editing import formatting_edit
+
+    uri = params.text_document.uri
+    path = uri_to_path(uri)
+    if path is None or not path.name.endswith(_FORMATTED):
+        return None
+    text = _document_text(ls, uri)
+    if text is None:
+        return None
+    got = await asyncio.to_thread(formatting_edit, text, path.name)
+    if got is None:
+        return []
+    (line, col), new = got
+    return [lsp.TextEdit(range=lsp.Range(lsp.Position(0, 0), lsp.Position(line, col)), new_text=new)]
+
+
+_ITEM_KINDS = {"keyword": lsp.CompletionItemKind.Keyword, "key": lsp.CompletionItemKind.Property,
+               "class": lsp.CompletionItemKind.Class, "endpoint": lsp.CompletionItemKind.Interface,
+               "interface": lsp.CompletionItemKind.Interface, "component": lsp.CompletionItemKind.Module,
+               "method": lsp.CompletionItemKind.Method, "field": lsp.CompletionItemKind.Field,
+               "rule": lsp.CompletionItemKind.Function, "expression": lsp.CompletionItemKind.Function}
+
+
+@_feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["=", "."]))
+@_guarded("completion")
+async def on_completion(ls: KsmLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList | None:
+    from .editing import completions
+
+    uri = params.text_document.uri
+    path = uri_to_path(uri)
+    if path is None or not path.name.endswith((".psl", ".psl.in")):
+        return None
+    text = _document_text(ls, uri)
+    got = await _current(ls, uri)
+    st = ls.state_for(uri)
+    sol = (st.good if st is not None and st.good is not None else got[0] if got else None)
+    if text is None:
+        return None
+    pos = params.position
+    start, items = completions(sol, text, pos.line, pos.character)
+    where = lsp.Range(lsp.Position(pos.line, start), pos)
+    return lsp.CompletionList(is_incomplete=False, items=[
+        lsp.CompletionItem(label=i.label, kind=_ITEM_KINDS.get(i.kind), detail=i.detail or None,
+                           text_edit=lsp.TextEdit(range=where, new_text=i.insert or i.label))
+        for i in items])
+
+
+@_feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
+@_guarded("folding ranges")
+async def on_folding(ls: KsmLanguageServer, params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange] | None:
+    from .editing import folding_ranges
+
+    uri = params.text_document.uri
+    path = uri_to_path(uri)
+    if path is None or not _wanted(uri) or path.name.endswith((".yaml", ".yaml.in", ".yml", ".toml")):
+        return None
+    text = _document_text(ls, uri)
+    if text is None:
+        return None
+    kinds = {"region": lsp.FoldingRangeKind.Region, "comment": lsp.FoldingRangeKind.Comment}
+    return [lsp.FoldingRange(start_line=a, end_line=b, kind=kinds[k]) for a, b, k in folding_ranges(text)]
+
+
+def _range_text(lines: list[str], r: lsp.Range) -> str:
+    if r.start.line != r.end.line:
+        return ""
+    return _line_text(lines, r.start.line)[r.start.character:r.end.character]
+
+
+@_feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
+          lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+@_guarded("code actions")
+async def on_code_action(ls: KsmLanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction] | None:
+    from .editing import edl_declares, suggestion, undeclared_class, use_insert_line
+
+    uri = params.text_document.uri
+    text = _document_text(ls, uri)
+    if text is None:
+        return None
+    lines = text.split("\n")
+    st = ls.state_for(uri)
+    out: list[lsp.CodeAction] = []
+    for d in params.context.diagnostics:
+        if d.source not in (None, "ksm"):
+            continue
+        wrong = _range_text(lines, d.range)
+        got = suggestion(d.message, wrong)
+        if got is not None:
+            name, n = got
+            r = lsp.Range(d.range.start, lsp.Position(d.range.start.line, d.range.start.character + n))
+            out.append(lsp.CodeAction(title=f"Replace {wrong[:n]} with {name}", kind=lsp.CodeActionKind.QuickFix,
+                                      diagnostics=[d], is_preferred=True,
+                                      edit=lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(range=r, new_text=name)]})))
+        cls = undeclared_class(d.message) if str(d.code) == "PSL001" else None
+        if cls and st is not None and f"use EDL {cls}" not in text \
+                and await asyncio.to_thread(edl_declares, st.root, cls):
+            at = lsp.Position(use_insert_line(text), 0)
+            out.append(lsp.CodeAction(title=f"Add `use EDL {cls}`", kind=lsp.CodeActionKind.QuickFix,
+                                      diagnostics=[d], is_preferred=got is None,
+                                      edit=lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(
+                                          range=lsp.Range(at, at), new_text=f"use EDL {cls}\n")]})))
     return out
