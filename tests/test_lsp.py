@@ -7,6 +7,7 @@ after a pause, so tests wait for a publication with the expected content.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -289,3 +290,61 @@ async def test_code_actions(client: LanguageClient, lock: Path):
     # a message without a certain fix: no action
     assert await _actions(client, uri, [T.Diagnostic(diags[0].range, "something else", code="PSL999",
                                                      source="ksm")]) == []
+
+
+async def _refs(client: LanguageClient, uri: str, pos: T.Position, decl: bool) -> list[T.Location]:
+    return await client.text_document_references_async(T.ReferenceParams(
+        context=T.ReferenceContext(include_declaration=decl), text_document=T.TextDocumentIdentifier(uri),
+        position=pos))
+
+
+def _named(loc: T.Location) -> tuple[str, int, str]:
+    """(file name, line, the text the range covers)."""
+    from ksm.lsp.server import uri_to_path
+
+    line = uri_to_path(loc.uri).read_text().splitlines()[loc.range.start.line]
+    return Path(loc.uri).name, loc.range.start.line, line[loc.range.start.character:loc.range.end.character]
+
+
+async def test_references(client: LanguageClient, lock: Path):
+    path, uri, text = _policy(lock)
+    _open(client, uri, text)
+    # a class: its `use EDL` line, binding and match selectors, test cases, init.yaml entry, and the EDL
+    refs = await _refs(client, uri, _pos(text, "use EDL lock.Parser", 10), True)
+    got = [_named(r) for r in refs]
+    assert all(t == "lock.Parser" for f, _, t in got if f != "Parser.edl")
+    lines = {(f, n) for f, n, _ in got}
+    assert ("security.psl", _pos(text, "use EDL lock.Parser").line) in lines
+    assert ("security.psl", _pos(text, "request src=lock.NetAgent, dst=lock.Parser").line) in lines
+    assert ("security.psl", _pos(text, "match dst=lock.Parser { grant () }").line) in lines
+    assert ("security.psl", _pos(text, "parser <- execute src=einit dst=lock.Parser").line) in lines
+    init = (lock / "einit" / "src" / "init.yaml").read_text()
+    assert ("init.yaml", _pos(init, "name: lock.Parser").line) in lines
+    assert any(f == "door.psl" for f, _ in lines)
+    assert any(f == "Parser.edl" for f, _ in lines)
+    without = await _refs(client, uri, _pos(text, "use EDL lock.Parser", 10), False)
+    assert len(without) == len(refs) - 1 and not any(r.uri.endswith("Parser.edl") for r in without)
+    # a method: the IDL declaration, `method=` of the binding and of the PAL test cases
+    refs = await _refs(client, uri, _pos(text, "method=Submit", 8), True)
+    got = [_named(r) for r in refs]
+    assert any(f == "CommandIntake.idl" for f, _, _ in got) and all(t == "Submit" for _, _, t in got)
+    assert ("security.psl", _pos(text, "method=Submit").line, "Submit") in got
+    assert sum(1 for f, _, _ in got if f == "security.psl") == 4          # the binding and three test cases
+    refs = await _refs(client, uri, _pos(text, "method=Submit", 8), False)
+    assert len(refs) == 4 and not any(r.uri.endswith(".idl") for r in refs)
+    # a policy object: its declaration and its calls (not `core.door.control`)
+    door = lock / "einit" / "src" / "lock" / "policy" / "door.psl"
+    dtext = door.read_text()
+    _open(client, door.as_uri(), dtext)
+    refs = await _refs(client, door.as_uri(), _pos(dtext, "door.init", 1), True)
+    got = [_named(r) for r in refs]
+    assert all(t == "door" for _, _, t in got)
+    calls = [i for i, ln in enumerate(dtext.splitlines())
+             if re.search(r"(?<![\w.])door\.\w", ln) and not ln.lstrip().startswith(("*", "/"))]
+    assert {n for _, n, _ in got} >= set(calls) | {_pos(dtext, "policy object door").line}
+    assert not any(n == _pos(dtext, "endpoint=core.door.control").line for _, n, _ in got)
+    refs = await _refs(client, door.as_uri(), _pos(dtext, "door.init", 1), False)
+    assert {r.range.start.line for r in refs} == set(calls)
+    # nothing under the cursor: an empty list
+    empty = await _refs(client, uri, T.Position(_pos(text, "use nk.base._").line + 1, 0), True)
+    assert empty is not None and len(empty) == 0

@@ -244,8 +244,20 @@ def _loc(span: Span | None):
     return (os.path.abspath(span.file), span) if span is not None else None
 
 
-def definition(sol: Solution, path: Path, lines: list[str], line: int, character: int):
-    """(absolute file, span) of what the word under the cursor names, or None."""
+@dataclass(frozen=True)
+class Symbol:
+    """What the word under the cursor names: ``kind`` is class, endpoint, method, object or file;
+    ``cls`` the endpoint's class, ``interface`` the method's interface; ``decl`` (absolute
+    file, span) of its declaration, None when it has none (built-in elements)."""
+    kind: str
+    name: str
+    decl: tuple[str, Span] | None
+    cls: str | None = None
+    interface: str | None = None
+
+
+def symbol_at(sol: Solution, path: Path, lines: list[str], line: int, character: int) -> Symbol | None:
+    """The symbol under the cursor, looked up as go to definition does."""
     w = word_at(lines, line, character)
     if w is None:
         return None
@@ -255,20 +267,26 @@ def definition(sol: Solution, path: Path, lines: list[str], line: int, character
         rel = w.text[:-2].replace(".", os.sep)
         for f in sol.files:
             if f.path.endswith((rel + ".psl", rel + ".psl.in")):
-                return os.path.abspath(f.path), Span(f.path, 1, 1)
+                return Symbol("file", w.text[:-2], (os.path.abspath(f.path), Span(f.path, 1, 1)))
         return None
     if w.text in sol.classes and key != "endpoint":
-        return _loc(sol.classes[w.text].span)
+        return Symbol("class", w.text, _loc(sol.classes[w.text].span))
     if key == "endpoint":
         sel = chain[-1].selectors if chain else None
         got = _find_endpoint(sol, w.text, sel.dst if sel else None)
-        return _loc(got[1].span) if got else None
+        return Symbol("endpoint", got[1].name, _loc(got[1].span), cls=got[0].name) if got else None
     if key == "method":
         got = _find_method(sol, chain, w.text)
-        return _loc(got[3].span) if got else None
+        return Symbol("method", w.text, _loc(got[3].span), interface=got[2]) if got else None
     if w.part in sol.objects:
-        return _loc(sol.objects[w.part].span)
+        return Symbol("object", w.part, _loc(sol.objects[w.part].span))
     return None
+
+
+def definition(sol: Solution, path: Path, lines: list[str], line: int, character: int):
+    """(absolute file, span) of what the word under the cursor names, or None."""
+    sym = symbol_at(sol, path, lines, line, character)
+    return sym.decl if sym is not None else None
 
 
 def symbols(sol: Solution, path: Path):

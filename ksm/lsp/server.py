@@ -1,7 +1,7 @@
 """``ksm lsp``: a Language Server Protocol server over stdio for a solution's files.
 
 What it does (docs/lsp.md): diagnostics of the front end at once and of the linter
-after a pause in typing, hover, go to definition, document symbols, and (editing.py)
+after a pause in typing, hover, go to definition, find references, document symbols, and (editing.py)
 formatting, completion, folding ranges and quick fixes.  Everything
 comes from the resolved :class:`policy_lang.Solution` of the edited file's solution,
 loaded with the editor's unsaved buffers in place of the files on disk
@@ -401,6 +401,25 @@ async def on_definition(ls: KsmLanguageServer, params: lsp.DefinitionParams) -> 
     target, span = found
     target_path = Path(target)
     return lsp.Location(uri=path_to_uri(target_path), range=span_range(span, ls.lines_of(target_path, {})))
+
+
+@_feature(lsp.TEXT_DOCUMENT_REFERENCES)
+@_guarded("references")
+async def on_references(ls: KsmLanguageServer, params: lsp.ReferenceParams) -> list[lsp.Location] | None:
+    from .features import symbol_at
+    from .references import references
+
+    got = await _current(ls, params.text_document.uri)
+    if got is None:
+        return None
+    sol, path, lines = got
+    sym = symbol_at(sol, path, lines, params.position.line, params.position.character)
+    if sym is None:
+        return []
+    cache: dict[Path, list[str]] = {}
+    found = references(sol, sym, lambda p: ls.lines_of(p, cache), params.context.include_declaration)
+    return [lsp.Location(uri=path_to_uri(Path(f)), range=span_range(s, ls.lines_of(Path(f), cache)))
+            for f, s in found]
 
 
 _KINDS = {"event": lsp.SymbolKind.Event, "object": lsp.SymbolKind.Object, "test": lsp.SymbolKind.Method,
