@@ -15,8 +15,7 @@ from pathlib import Path
 
 from policy_lang.diagnostics import Span
 from policy_lang.solution import KERNEL_CLASS, BindingDef, MatchDef, ProcessClass, Solution, Target
-from policy_lang.types import (ArrayType, BytesType, HandleType, IntType, MethodDef, SequenceType, StringType,
-                               StructType, UnionType)
+from policy_lang.types import MethodDef, StructType, UnionType, type_str
 
 _TOKEN = re.compile(r"[A-Za-z_][\w.]*")
 
@@ -69,22 +68,11 @@ def enclosing(sol: Solution, path: Path, line: int, character: int) -> list[Bind
 
 
 def type_text(t) -> str:
-    if isinstance(t, IntType):
-        return t.name
-    if isinstance(t, StringType):
-        return f"string<{t.bound}>"
-    if isinstance(t, BytesType):
-        return f"bytes<{t.bound}>"
-    if isinstance(t, SequenceType):
-        return f"sequence<{type_text(t.element)}, {t.bound}>"
-    if isinstance(t, ArrayType):
-        return f"array<{type_text(t.element)}, {t.length}>"
+    """The IDL spelling of a type (policy_lang.types.type_str), a struct or union with its fields."""
     if isinstance(t, (StructType, UnionType)):
         kind = "struct" if isinstance(t, StructType) else "union"
-        return f"{kind} {t.name} {{ " + "; ".join(f"{type_text(f.type)} {f.name}" for f in t.fields) + " }"
-    if isinstance(t, HandleType):
-        return f"Handle<{t.interface}>" if t.interface else "Handle"
-    return str(t)
+        return f"{kind} {t.name} {{ " + "; ".join(f"{type_str(f.type)} {f.name}" for f in t.fields) + " }"
+    return type_str(t)
 
 
 def method_signature(m: MethodDef) -> str:
