@@ -4,7 +4,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from policy_lang.diagnostics import Diagnostics, Severity, code_info
@@ -468,6 +468,7 @@ _MUTATION = st.tuples(
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations=st.lists(_MUTATION, min_size=1, max_size=6))
+@example(mutations=[(675, "delete", ":"), (1034, "insert", ".")])     # a name ending in '.' (path was empty)
 def test_mutated_init_yaml_never_raises(mutations):
     text = REALISTIC + INIT_IN
     for pos, op, piece in mutations:

@@ -543,7 +543,9 @@ class _Reader:
         return InitEntity(
             name=name,
             task=task if task is not None else name,
-            path=path if path is not None else name.rsplit(".", 1)[-1],
+            # The last part of the class name; an invalid name (YML008, e.g. "acme.Hub.")
+            # still gets a non-empty path, so nothing downstream meets an empty one.
+            path=path if path is not None else (name.rstrip(".").rsplit(".", 1)[-1] or name),
             args=args,
             env=env,
             connections=conns,
