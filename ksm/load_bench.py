@@ -21,8 +21,24 @@ from policy_lang import LoadOptions, load
 from policy_lang.perf import phase_times
 
 
+class _Rate:
+    """Lines per second and the ratio to the word-split baseline, of a timed load."""
+
+    total_lines: int
+    seconds: float
+    baseline_seconds: float
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.total_lines / self.seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.baseline_seconds
+
+
 @dataclass
-class ManyFileBench:
+class ManyFileBench(_Rate):
     """The many-file workload: its shape, load time, baseline and where the time goes."""
 
     files: dict[str, int]          # language -> files
@@ -39,14 +55,6 @@ class ManyFileBench:
     def total_lines(self) -> int:
         return sum(self.lines.values())
 
-    @property
-    def lines_per_second(self) -> float:
-        return self.total_lines / self.seconds
-
-    @property
-    def ratio(self) -> float:
-        return self.seconds / self.baseline_seconds
-
     def report(self) -> str:
         described = sum(n for lang, n in self.files.items() if lang in ("idl", "cdl", "edl"))
         shape = ", ".join(f"{self.files[lang]:,} {lang.upper()}" for lang in ("idl", "cdl", "edl", "psl")
@@ -61,7 +69,7 @@ class ManyFileBench:
 
 
 @dataclass
-class LoadBench:
+class LoadBench(_Rate):
     policy_lines: int
     total_lines: int
     seconds: float
@@ -70,14 +78,6 @@ class LoadBench:
     phases: dict[str, float] | None = None
     phase_files: dict[str, int] | None = None
     many: ManyFileBench | None = None
-
-    @property
-    def lines_per_second(self) -> float:
-        return self.total_lines / self.seconds
-
-    @property
-    def ratio(self) -> float:
-        return self.seconds / self.baseline_seconds
 
     def report(self) -> str:
         out = (

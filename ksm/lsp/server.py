@@ -371,15 +371,23 @@ def _guarded(what: str):
     return wrap
 
 
+def _on_solution(what: str):
+    """A guarded handler of a position in a solution file: it is called with the file's
+    solution, absolute path and lines, and answers None when there is no solution."""
+    def wrap(fn):
+        async def handler(ls: KsmLanguageServer, params):
+            got = await _current(ls, params.text_document.uri)
+            return None if got is None else await fn(ls, params, *got)
+        handler.__name__ = fn.__name__
+        return _guarded(what)(handler)
+    return wrap
+
+
 @_feature(lsp.TEXT_DOCUMENT_HOVER)
-@_guarded("hover")
-async def on_hover(ls: KsmLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
+@_on_solution("hover")
+async def on_hover(ls: KsmLanguageServer, params: lsp.HoverParams, sol: Solution, path: Path, lines: list[str]) -> lsp.Hover | None:
     from .features import hover
 
-    got = await _current(ls, params.text_document.uri)
-    if got is None:
-        return None
-    sol, path, lines = got
     text = hover(sol, path, lines, params.position.line, params.position.character)
     if text is None:
         return None
@@ -387,14 +395,10 @@ async def on_hover(ls: KsmLanguageServer, params: lsp.HoverParams) -> lsp.Hover 
 
 
 @_feature(lsp.TEXT_DOCUMENT_DEFINITION)
-@_guarded("definition")
-async def on_definition(ls: KsmLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
+@_on_solution("definition")
+async def on_definition(ls: KsmLanguageServer, params: lsp.DefinitionParams, sol: Solution, path: Path, lines: list[str]) -> lsp.Location | None:
     from .features import definition
 
-    got = await _current(ls, params.text_document.uri)
-    if got is None:
-        return None
-    sol, path, lines = got
     found = definition(sol, path, lines, params.position.line, params.position.character)
     if found is None:
         return None
@@ -404,15 +408,11 @@ async def on_definition(ls: KsmLanguageServer, params: lsp.DefinitionParams) -> 
 
 
 @_feature(lsp.TEXT_DOCUMENT_REFERENCES)
-@_guarded("references")
-async def on_references(ls: KsmLanguageServer, params: lsp.ReferenceParams) -> list[lsp.Location] | None:
+@_on_solution("references")
+async def on_references(ls: KsmLanguageServer, params: lsp.ReferenceParams, sol: Solution, path: Path, lines: list[str]) -> list[lsp.Location] | None:
     from .features import symbol_at
     from .references import references
 
-    got = await _current(ls, params.text_document.uri)
-    if got is None:
-        return None
-    sol, path, lines = got
     sym = symbol_at(sol, path, lines, params.position.line, params.position.character)
     if sym is None:
         return []
@@ -427,14 +427,10 @@ _KINDS = {"event": lsp.SymbolKind.Event, "object": lsp.SymbolKind.Object, "test"
 
 
 @_feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-@_guarded("document symbols")
-async def on_symbols(ls: KsmLanguageServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol] | None:
+@_on_solution("document symbols")
+async def on_symbols(ls: KsmLanguageServer, params: lsp.DocumentSymbolParams, sol: Solution, path: Path, lines: list[str]) -> list[lsp.DocumentSymbol] | None:
     from .features import symbols
 
-    got = await _current(ls, params.text_document.uri)
-    if got is None:
-        return None
-    sol, path, lines = got
     found = symbols(sol, path)
     out = []
     for i, (name, detail, kind, span) in enumerate(found):
