@@ -30,7 +30,6 @@ if str(HERE) not in sys.path:          # run as a script (capturing with another
 from ksm.events import Event  # noqa: E402
 from ksm.sim.kernel import Kernel  # noqa: E402
 from ksm.sim.session import run_behaviours, run_scenario  # noqa: E402
-from ksm.sim.transport import dispatch  # noqa: E402
 from policy_lang import load  # noqa: E402
 from policy_lang.props import find_property_files, load_properties  # noqa: E402
 
@@ -58,28 +57,10 @@ def _mesh(seed: int, size: int, trace: bool, tmp: Path) -> dict:
     """A random call graph of the soak tests (nested calls, failing handlers, second
     replies, deadlocks), driven as ``run_plan`` drives it, without its asserts."""
     from conftest import write_solution
-    from test_sim_soak import Impl, Tally, _files, _raw_server, call, make_plan
+    from test_sim_soak import _files, drive_plan, make_plan
 
     sol = write_solution(tmp / "mesh", _files())
-    plan = make_plan(seed, size)
-    k = Kernel(sol, seed=plan.seed, trace=trace)
-    tally = Tally()
-    for task, n in plan.threads.items():
-        impls = {"api": Impl(k, task, plan, tally)}
-        for j in range(n):
-            body = _raw_server(impls, plan, tally) if task in plan.raw else (lambda kk, i=impls: dispatch(kk, i))
-            k.spawn(task, body, f"{task}/server{j}")
-    for thread, ids in plan.tops.items():
-        task = thread.split("/")[0]
-
-        def main(kk, task=task, ids=ids):
-            impl = Impl(kk, task, plan, tally)
-            for i in ids:
-                call(impl.to(plan.nodes[i].target), i, tally)
-        k.spawn(task, main, thread)
-    if "z/main" not in plan.tops:
-        k.spawn("z", lambda kk: [kk.pause() for _ in range(3)] and None, "z/main")
-    out = k.run(max_steps=10**6)
+    k, tally, out = drive_plan(sol, make_plan(seed, size), max_steps=10**6, trace=trace)
     return {"records": k.records, "outcome": _outcome(out), "results": sorted(tally.results.items()),
             "refused": tally.refused}
 

@@ -265,9 +265,9 @@ def _raw_server(impls: dict, plan: Plan, tally: Tally):
     return body
 
 
-def run_plan(sol, plan: Plan) -> dict:
-    """Drive the plan through a kernel and check every promise; returns the figures."""
-    k = Kernel(sol, seed=plan.seed)
+def drive_plan(sol, plan: Plan, max_steps: int = 10**8, trace: bool = True) -> tuple[Kernel, Tally, object]:
+    """Run the plan's servers and top-level calls in a kernel: (kernel, tally, outcome)."""
+    k = Kernel(sol, seed=plan.seed, trace=trace)
     tally = Tally()
     for task, n in plan.threads.items():
         impls = {"api": Impl(k, task, plan, tally)}
@@ -284,8 +284,12 @@ def run_plan(sol, plan: Plan) -> dict:
         k.spawn(task, main, thread)
     if "z/main" not in plan.tops:
         k.spawn("z", lambda kk: [kk.pause() for _ in range(3)] and None, "z/main")   # runs, never serves
-    out = k.run(max_steps=10**8)
+    return k, tally, k.run(max_steps=max_steps)
 
+
+def run_plan(sol, plan: Plan) -> dict:
+    """Drive the plan through a kernel and check every promise; returns the figures."""
+    k, tally, out = drive_plan(sol, plan)
     where = f"seed {plan.seed}"
     stuck = {t.name for t in k.threads if not t.done and t.waits and t.waits[0] == "call"}
     counts = check_exactly_once(k.records, out, k.threads)
