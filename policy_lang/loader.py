@@ -37,6 +37,7 @@ from .syntax.components import parse_component
 from .syntax.idl import parse_idl
 from .syntax.init_yaml import parse_init
 from .syntax.psl import parse_psl
+from .syntax.psl_reparse import PslReparser
 from .templates import expand_template, needs_expansion
 
 INC_NO_POLICY = define_code(
@@ -115,6 +116,10 @@ class LoadOptions:
     #: Texts to use instead of the files on disk, by absolute resolved path (an editor's
     #: unsaved buffers: ``ksm lsp``); a path not in it is read from disk as usual.
     overlay: Mapping[str, str] = field(default_factory=dict)
+    #: Keeps each PSL file's last parse so that a reload re-reads only the declarations
+    #: an edit touched (an editor's reloads: ``ksm lsp``); None parses every file whole.
+    reparse: PslReparser | None = field(default=None, compare=False, repr=False)
+
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init", _init_path(self.init))
@@ -303,7 +308,8 @@ class Workspace:
         return memo[path]
 
     def psl(self, path: Path, at: Span | None = None) -> PslFile | None:
-        return self._parsed(self._psl, path, "psl", at, parse_psl)
+        reparse = self.options.reparse
+        return self._parsed(self._psl, path, "psl", at, parse_psl if reparse is None else reparse.parse)
 
     def component_file(self, path: Path, kind: str, at: Span | None = None) -> ComponentFile | None:
         return self._parsed(self._components, path, "edl" if kind == "class" else "cdl", at,

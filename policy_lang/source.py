@@ -78,7 +78,7 @@ class SourceText:
 
     def position(self, offset: int) -> tuple[int, int]:
         """(line, column) in the user's original file."""
-        line, col = self.expanded_position(offset)
+        line, col = SourceText.expanded_position(self, offset)
         return self.original_line(line), col
 
     def span(self, start: int, end: int | None = None) -> Span:
@@ -90,7 +90,7 @@ class SourceText:
         col = start - starts[idx - 1] + 1
         if end is None or end <= start:
             return _new_span(Span, (self.path, line, col, 0, 0))   # Span(path, line, col), minus the call overhead
-        eline, ecol = self.position(end)
+        eline, ecol = SourceText.position(self, end)   # not self.position: see RelocatedSource
         return _new_span(Span, (self.path, line, col, eline, ecol))
 
     def span_at(self, line: int, column: int) -> Span:

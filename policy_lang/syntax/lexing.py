@@ -405,8 +405,13 @@ def load_grammar(name: str, starts: tuple[str, ...] = ("start",)) -> Grammar:
     return Grammar(name, parser, FastLexer.from_lark(parser), literal_of)
 
 
-def lex(grammar: Grammar, source: SourceText, diags: Diagnostics, start: int = 0, end: int | None = None) -> list[Token]:
-    """Tokenize ``source.text[start:end]``; on a bad character, report it and skip it."""
+def lex(grammar: Grammar, source: SourceText, diags: Diagnostics, start: int = 0, end: int | None = None,
+        errors: list[tuple[int, str]] | None = None) -> list[Token]:
+    """Tokenize ``source.text[start:end]``; on a bad character, report it and skip it.
+
+    ``errors``, when given, receives ``(offset, kind)`` of each problem reported, so
+    that an incremental parser can tell which declaration a lexical error belongs to.
+    """
     text = source.text
     end = len(text) if end is None else end
     out: list[Token] = []
@@ -416,6 +421,8 @@ def lex(grammar: Grammar, source: SourceText, diags: Diagnostics, start: int = 0
             grammar.lexer.scan_into(out, text, pos, end)
             return out
         except LexError as err:
+            if errors is not None:
+                errors.append((err.pos, err.kind))
             if err.kind == "comment":
                 diags.add(SYN_UNTERMINATED, "comment '/*' is never closed", source.span(err.pos))
                 return out

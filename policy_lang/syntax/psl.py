@@ -1262,18 +1262,20 @@ _types_of = attrgetter("type")
 _NAME_AFTER = frozenset({"EQUAL", "EDL"})
 
 
-def _merge_split_names(chunks: list[list[Token]], text: str) -> list[list[Token]]:
+def _merge_split_names(chunks: list[list[Token]], text: str, shift: int = 0) -> list[list[Token]]:
     """Undo cuts made at a starter keyword used as a name on the same line.
 
     ``request endpoint=security {`` or ``audit default = error 0``: the keyword
     follows '=' (or ``use EDL``) on the same line, so it is a name, not the start of
-    the next declaration.
+    the next declaration.  ``shift`` is how far token positions are from offsets in
+    ``text`` (non-zero only when :mod:`.psl_reparse` parses a stretch of a file).
     """
     out: list[list[Token]] = []
     for chunk in chunks:
         if out:
             prev_last = out[-1][-1]
-            if prev_last.type in _NAME_AFTER and "\n" not in text[prev_last.start_pos:chunk[0].start_pos]:
+            if (prev_last.type in _NAME_AFTER
+                    and "\n" not in text[prev_last.start_pos - shift:chunk[0].start_pos - shift]):
                 out[-1] = out[-1] + chunk
                 continue
         out.append(chunk)
@@ -1289,66 +1291,80 @@ def parse_psl(source: SourceText, diags: Diagnostics, *, use_cache: bool = True)
     replaying recorded shapes (same result, slower; for tests and benchmarks).
     """
     with gc_paused():
-        return _parse_psl(source, diags, use_cache)
+        tokens = lex(_tables().grammar, source, diags)
+        decls: list[Any] = []
+        if tokens:
+            chunks = _merge_split_names(split_declarations(tokens, STARTERS), source.text)
+            parse_chunks(chunks, source, diags, decls, use_cache=use_cache)
+        return _PslFile(source, tuple(decls))
 
 
-def _parse_psl(source: SourceText, diags: Diagnostics, use_cache: bool) -> ast.PslFile:
+def parse_chunks(chunks: list[list[Token]], source: SourceText, diags: Diagnostics, decls: list,
+                 *, use_cache: bool = True, shift: int = 0, record: list | None = None) -> None:
+    """Parse top-level declarations, appending their nodes to ``decls``.
+
+    ``shift`` is how far token positions lie from offsets in ``source.text`` (token
+    positions, and so node positions, are what ``source.span`` maps).  With
+    ``record``, each chunk adds ``(chunk, first decl, end decl, first diag, end diag)``
+    indices into ``decls`` and ``diags.items``: what :mod:`.psl_reparse` keeps so
+    that an edit elsewhere can reuse the declaration as it is.
+    """
     tables = _tables()
     grammar = tables.grammar
-    tokens = lex(grammar, source, diags)
-    if not tokens:
-        return _PslFile(source, ())
-    chunks = _merge_split_names(split_declarations(tokens, STARTERS), source.text)
+    text = source.text
     builder = PslBuilder(source, diags)
     callbacks = tables.callbacks_for(builder)
     sizes = tables.sizes
-    decls: list[Any] = []
     append = decls.append
     cache = _DECLS.data if use_cache else None
     groups = _GROUP_CACHE if use_cache else None
     items = diags.items
     code_of = tables.codes.__getitem__
     arrows = (tables.codes["LARROW"], tables.codes["LSQUIG"])
-    index = 0
-    while index < len(chunks):
-        chunk = chunks[index]
-        index += 1
-        codes = bytes(map(code_of, map(_types_of, chunk)))
-        if arrows[0] in codes or arrows[1] in codes:
-            chunk = _split_arrows(chunk)
+    for top in chunks:
+        first_decl, first_diag = len(decls), len(items)
+        work = [top]
+        index = 0
+        while index < len(work):
+            chunk = work[index]
+            index += 1
             codes = bytes(map(code_of, map(_types_of, chunk)))
-        if cache is not None:
-            hit = cache.get(codes)
-            if hit is not None:
-                _DECLS.hits += 1
-                program, too_deep = hit[1]
-                if too_deep:
-                    _report_too_deep(chunk, source, diags)
-                else:
-                    append(_replay(program, chunk, 0, callbacks, sizes)[-1])
+            if arrows[0] in codes or arrows[1] in codes:
+                chunk = _split_arrows(chunk)
+                codes = bytes(map(code_of, map(_types_of, chunk)))
+            if cache is not None:
+                hit = cache.get(codes)
+                if hit is not None:
+                    _DECLS.hits += 1
+                    program, too_deep = hit[1]
+                    if too_deep:
+                        _report_too_deep(chunk, source, diags)
+                    else:
+                        append(_replay(program, chunk, 0, callbacks, sizes)[-1])
+                    continue
+                _DECLS.misses += 1
+            mark = len(items)
+            log: list[int] = []
+            try:
+                value = _drive(tables, callbacks, chunk, codes, log, groups)
+            except _ParseFailed as failed:
+                del items[mark:]          # checks reported by half-built nodes
+                _report_syntax_error(grammar, chunk, source, diags)
+                rest = _recovery_point(chunk, failed.index, text, shift)
+                if rest:
+                    work[index:index] = _merge_split_names(split_declarations(chunk[rest:], STARTERS), text, shift)
                 continue
-            _DECLS.misses += 1
-        mark = len(items)
-        log: list[int] = []
-        try:
-            value = _drive(tables, callbacks, chunk, codes, log, groups)
-        except _ParseFailed as failed:
-            del items[mark:]          # checks reported by half-built nodes
-            _report_syntax_error(grammar, chunk, source, diags)
-            rest = _recovery_point(chunk, failed.index, source.text)
-            if rest:
-                chunks[index:index] = _merge_split_names(split_declarations(chunk[rest:], STARTERS), source.text)
-            continue
-        program = _program(log)
-        too_deep = _depth(program, tables) > MAX_DEPTH
-        if cache is not None and len(codes) <= CACHE_MAX_CHUNK:
-            _DECLS.put(codes, len(codes) + 2 * len(program), (program, too_deep))
-        if too_deep:
-            del items[mark:]
-            _report_too_deep(chunk, source, diags)
-            continue
-        append(value)
-    return _PslFile(source, tuple(decls))
+            program = _program(log)
+            too_deep = _depth(program, tables) > MAX_DEPTH
+            if cache is not None and len(codes) <= CACHE_MAX_CHUNK:
+                _DECLS.put(codes, len(codes) + 2 * len(program), (program, too_deep))
+            if too_deep:
+                del items[mark:]
+                _report_too_deep(chunk, source, diags)
+                continue
+            append(value)
+        if record is not None:
+            record.append((top, first_decl, len(decls), first_diag, len(items)))
 
 
 def _report_too_deep(chunk: list[Token], source: SourceText, diags: Diagnostics) -> None:
@@ -1391,7 +1407,7 @@ def _split_arrows(chunk: list[Token]) -> list[Token]:
 _RESYNC = frozenset({"USE", "POLICY", "TASK", "EXECUTE", "REQUEST", "RESPONSE", "ERROR", "SECURITY"})
 
 
-def _recovery_point(chunk: list[Token], index: int, text: str) -> int:
+def _recovery_point(chunk: list[Token], index: int, text: str, shift: int = 0) -> int:
     """Where to resume after a syntax error, or 0 to give up on the chunk.
 
     A declaration that lacks a closing brace swallows the declarations after it
@@ -1406,8 +1422,9 @@ def _recovery_point(chunk: list[Token], index: int, text: str) -> int:
     tok = chunk[index]
     if tok.type not in _RESYNC:
         return 0
-    line_start = text.rfind("\n", 0, tok.start_pos) + 1
-    if text[line_start:tok.start_pos].strip():
+    at = tok.start_pos - shift
+    line_start = text.rfind("\n", 0, at) + 1
+    if text[line_start:at].strip():
         return 0
     return index
 
