@@ -120,7 +120,6 @@ class LoadOptions:
     #: an edit touched (an editor's reloads: ``ksm lsp``); None parses every file whole.
     reparse: PslReparser | None = field(default=None, compare=False, repr=False)
 
-
     def __post_init__(self) -> None:
         object.__setattr__(self, "init", _init_path(self.init))
         trusted = (self.trusted,) if isinstance(self.trusted, str) else self.trusted
@@ -416,6 +415,17 @@ class Workspace:
                     name = self._declared_name(path, kind)
                     if name:
                         index[kind].setdefault(name, []).append(path)
+        # An editor's buffer for a file not yet saved is a description too (ksm lsp).
+        for text_path in sorted(self.options.overlay):
+            path = Path(text_path)
+            kind = _EXT_KIND.get(path.suffix)
+            if kind is None or path in seen_files or not any(_inside(path, Path(os.path.realpath(b)))
+                                                              for b in scan_roots):
+                continue
+            seen_files.add(path)
+            name = self._declared_name(path, kind)
+            if name:
+                index[kind].setdefault(name, []).append(path)
         self._declared = index
         return index
 
@@ -585,6 +595,10 @@ def _root_of_policy(policy: Path) -> Path:
 
 
 def locate_init(root: Path, policy: Path | None, explicit: Path | None) -> Path | None:
+    """The init description: ``explicit``, else ``init.yaml(.in)`` next to the policy or
+    in ``einit/src``, ``einit`` or the solution folder, else one named after the policy
+    beside it.  Why the last: projects that build several images keep a pair per image
+    (``sim_offline.psl.in`` with ``sim_offline.yaml.in``) and pick one in CMake."""
     if explicit is not None:
         return explicit
     dirs = [policy.parent] if policy is not None else []
@@ -592,6 +606,12 @@ def locate_init(root: Path, policy: Path | None, explicit: Path | None) -> Path 
     for d in dirs:
         for name in ("init.yaml.in", "init.yaml", "init.yml"):
             p = d / name
+            if names_a_file(p):
+                return p
+    if policy is not None:
+        stem = policy.name.removesuffix(".in").removesuffix(".psl")
+        for name in (stem + ".yaml.in", stem + ".yaml", stem + ".yml"):
+            p = policy.parent / name
             if names_a_file(p):
                 return p
     return None

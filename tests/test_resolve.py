@@ -1725,3 +1725,23 @@ def test_inc012_fires_when_the_build_chooses_among_several_policies(make):
 def test_inc012_quiet_without_a_build_file(make):
     sol = solve(make({}))
     quiet(sol, "INC012")
+
+
+def test_an_init_named_after_its_policy_is_found_beside_it(tmp_path):
+    """Projects that build several images pair ``sim_offline.psl.in`` with
+    ``sim_offline.yaml.in`` in one folder; with no init.yaml, that pair is used."""
+    import shutil
+
+    from policy_lang import load
+
+    root = tmp_path / "echo"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "echo", root)
+    src = root / "einit" / "src"
+    (src / "security.psl").rename(src / "sim_offline.psl")
+    (src / "init.yaml").rename(src / "sim_offline.yaml")
+    sol = load(src / "sim_offline.psl")
+    assert not [d for d in sol.diagnostics if d.code == "INC006"]
+    original = load(Path(__file__).resolve().parents[1] / "models" / "echo")
+    assert [(i.task, i.cls) for i in sol.instances] == [(i.task, i.cls) for i in original.instances]
+    (src / "sim_offline.yaml").rename(src / "other.yaml")
+    assert [d for d in load(src / "sim_offline.psl").diagnostics if d.code == "INC006"]
