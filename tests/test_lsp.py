@@ -348,3 +348,42 @@ async def test_references(client: LanguageClient, lock: Path):
     # nothing under the cursor: an empty list
     empty = await _refs(client, uri, T.Position(_pos(text, "use nk.base._").line + 1, 0), True)
     assert empty is not None and len(empty) == 0
+
+
+async def test_edits_far_apart_keep_every_position_right(client: LanguageClient, lock: Path):
+    """Reloads re-read only the edited declarations (policy_lang.syntax.psl_reparse):
+    after lines are added above a binding, its error must point at its new line, and a
+    later edit elsewhere must neither lose it nor move it."""
+    path, uri, text = _policy(lock)
+    _open(client, uri, text)
+    first = text.replace("request src=lock.NetAgent, dst=lock.Parser,", "request src=lock.NetAgnet, dst=lock.Parser,")
+    _change(client, uri, first, 2)
+    await _until(lambda: [d for d in client.diagnostics.get(uri, []) if "NetAgnet" in d.message])
+    head, rest = first.split("\n", 1)
+    moved = head + "\n// three\n// new\n// lines\n" + rest                      # everything below moves down
+    _change(client, uri, moved, 3)
+    want = _pos(moved, "lock.NetAgnet")
+    d = await _until(lambda: [d for d in client.diagnostics.get(uri, [])
+                              if "NetAgnet" in d.message and d.range.start == want])
+    assert d
+    tail_edit = moved.rstrip("\n") + "\n\n// the end\n"                          # an edit after it
+    _change(client, uri, tail_edit, 4)
+    await asyncio.sleep(0.5)
+    diags = [d for d in client.diagnostics.get(uri, []) if "NetAgnet" in d.message]
+    assert [d.range.start for d in diags] == [_pos(tail_edit, "lock.NetAgnet")]
+
+
+async def test_a_property_file_is_checked_from_its_buffer(client: LanguageClient, lock: Path):
+    props = lock / "einit" / "src" / "smart_lock.props"
+    uri, text = props.as_uri(), props.read_text()
+    policy_path, policy_uri, policy_text = _policy(lock)
+    _open(client, policy_uri, policy_text)
+    _open(client, uri, text)
+    bad = text.replace("never request src=lock.NetAgent dst=lock.KeyStore", "never request src=lock.NetAgnet dst=lock.KeyStore")
+    assert bad != text
+    _change(client, uri, bad, 2)
+    diags = await _until(lambda: [d for d in client.diagnostics.get(uri, []) if "NetAgnet" in d.message])
+    assert diags[0].code.startswith("PRP") and diags[0].range.start == _pos(bad, "lock.NetAgnet")
+    _change(client, uri, text, 3)
+    await _until(lambda: uri in client.diagnostics and not any("NetAgnet" in d.message
+                                                                for d in client.diagnostics[uri]))

@@ -15,6 +15,7 @@ published for, and the pending reload task; a newer change cancels the pending o
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -28,14 +29,20 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from policy_lang import LoadOptions, Severity, Solution, load
-from policy_lang.diagnostics import Diagnostic, Span
+from policy_lang.diagnostics import Diagnostic, Diagnostics, Span
+from policy_lang.syntax.psl_reparse import PslReparser
 
 log = logging.getLogger("ksm.lsp")
 
 #: Pause after the last change before the linter runs (seconds).
 LINT_DELAY = 0.3
-#: Pause after a change before the front end reloads (coalesces a burst of keystrokes).
-LOAD_DELAY = 0.05
+#: Every this many pauses, the objects frozen after reloads are handed back to the
+#: collector before it runs (see ``KsmLanguageServer.collect_when_idle``).
+THAW_EVERY = 50
+#: Pause after a change before the front end reloads: long enough to take in the
+#: changes already queued (an editor sends a burst on paste or undo), short next to
+#: the reload itself; a change during a reload cancels what follows it.
+LOAD_DELAY = 0.01
 
 _SOLUTION_SUFFIXES = (".psl", ".psl.in", ".edl", ".edl.in", ".cdl", ".cdl.in", ".idl", ".idl.in",
                       ".yaml", ".yaml.in", ".yml", ".props", ".toml")
@@ -72,7 +79,9 @@ def find_root(path: Path) -> Path | None:
     Walks up from the file: the first folder holding a top-level policy where
     ``ksm check`` looks for one (``.``, ``einit/src``, ``einit``, ``src``), or holding a
     ``ksm.toml``; a folder inside ``einit`` belongs to the folder holding ``einit``.
-    The walk stops at a repository root (``.git``)."""
+    The walk stops at a repository root (``.git``).  Found none: a policy file is its
+    own solution (as ``ksm check FILE`` takes it), so a project whose policies have
+    other names (``einit/sim/src/sim_offline.psl.in``) is checked too."""
     folder = path.parent
     for parent in (folder, *folder.parents):
         if _has_policy(parent) or (parent / "ksm.toml").is_file():
@@ -82,7 +91,7 @@ def find_root(path: Path) -> Path | None:
             return parent
         if (parent / ".git").exists():
             break
-    return folder if path.name.endswith((".psl", ".psl.in")) else None
+    return path if path.name.endswith((".psl", ".psl.in")) else None
 
 
 def options_for(root: Path) -> tuple[LoadOptions, list[Diagnostic]]:
@@ -144,6 +153,25 @@ def to_lsp(d: Diagnostic, lines: list[str]) -> lsp.Diagnostic:
         code_description=lsp.CodeDescription(href=href) if href else None)
 
 
+def _property_problems(sol: Solution, root: Path, overlay: dict[str, str], defines) -> list[Diagnostic]:
+    """Diagnostics of the property files open in the editor (``ksm prove`` reads them
+    against the solution just loaded), from their buffers' texts."""
+    from policy_lang.props import parse_properties
+    from policy_lang.templates import expand_template
+
+    out: list[Diagnostic] = []
+    for name, text in sorted(overlay.items()):
+        if not name.endswith((".props", ".props.in")) or not Path(name).is_relative_to(root):
+            continue
+        diags = Diagnostics()
+        out.extend(parse_properties(sol, expand_template(text, name, dict(defines), diags), diags).diagnostics)
+    return out
+
+
+class _Superseded(Exception):
+    """A newer change made the running lint pointless."""
+
+
 @dataclass
 class SolutionState:
     root: Path
@@ -152,7 +180,9 @@ class SolutionState:
     published: set[str] = field(default_factory=set)
     task: asyncio.Task | None = None
     generation: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float | int] = field(default_factory=dict)
+    #: Last parse of each PSL file, so a reload re-reads only the edited declarations.
+    reparser: PslReparser = field(default_factory=PslReparser)
 
 
 class KsmLanguageServer(LanguageServer):
@@ -161,8 +191,21 @@ class KsmLanguageServer(LanguageServer):
 
         super().__init__("ksm-lsp", version, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.states: dict[Path, SolutionState] = {}
+        #: Set by :func:`ksm.lsp.serve_stdio`, which has each large reload end with
+        #: ``gc.freeze()``.  A frozen object is never walked by the collector; reference
+        #: counting still frees a dropped solution (loading builds no reference cycles).
+        #: What is frozen while alive and later dies in a cycle (the linter's compiled
+        #: decision programs are full of them) would stay, so the server collects once the
+        #: linter has run, when the user has paused, and every :data:`THAW_EVERY` such
+        #: pauses hands the frozen objects back to the collector first.
+        self.collect_when_idle = False
+        self.idle_collections = 0
         # One load at a time, off the event loop: the server keeps answering while it runs.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ksm-load")
+        # The linter in a thread of its own, so that a keystroke's reload need not wait
+        # for the rule that is running (it stops at the next rule; the solvers the rules
+        # call release the interpreter meanwhile).
+        self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ksm-lint")
 
     # ---------------------------------------------------------------- state
     def state_for(self, uri: str) -> SolutionState | None:
@@ -219,7 +262,8 @@ class KsmLanguageServer(LanguageServer):
             await asyncio.sleep(LOAD_DELAY)
             overlay = self.overlay()
             start = time.perf_counter()
-            sol, settings_problems = await loop.run_in_executor(self.executor, self._load, st.root, overlay)
+            sol, settings_problems = await loop.run_in_executor(self.executor, self._load, st.root, overlay,
+                                                                st.reparser)
             if generation != st.generation:
                 return
             st.solution = sol
@@ -232,15 +276,24 @@ class KsmLanguageServer(LanguageServer):
             if generation != st.generation:
                 return
             start = time.perf_counter()
-            findings = await loop.run_in_executor(self.executor, self._lint, st.root, sol)
+            findings = await loop.run_in_executor(self.lint_executor, self._lint, st.root, sol,
+                                                  lambda: generation != st.generation)
             if generation != st.generation or findings is None:
                 return
             self.publish(st, findings + settings_problems)
             st.timings["lint"] = time.perf_counter() - start
+            if self.collect_when_idle:
+                start = time.perf_counter()
+                self.idle_collections += 1
+                if self.idle_collections % THAW_EVERY == 0:
+                    gc.unfreeze()
+                st.timings["found in cycles"] = gc.collect()
+                st.timings["collect"] = time.perf_counter() - start
             self.window_log_message(lsp.LogMessageParams(
                 lsp.MessageType.Log, f"ksm: {st.root}: {len(findings)} finding(s), {len(overlay)} open buffer(s); "
-                + ", ".join(f"{k} {v * 1000:.0f} ms"
-                                                                     for k, v in st.timings.items())))
+                + ", ".join(f"{k} {v * 1000:.0f} ms" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in st.timings.items())
+                + "; psl parse " + ", ".join(f"{k} {v}" for k, v in sorted(st.reparser.stats.items()))))
         except asyncio.CancelledError:
             pass
         except Exception as exc:   # a bug in ksm must not take the editor's server down
@@ -249,21 +302,33 @@ class KsmLanguageServer(LanguageServer):
                                                          f"ksm: reloading {st.root} failed: {exc!r}"))
 
     @staticmethod
-    def _load(root: Path, overlay: dict[str, str]) -> tuple[Solution, list[Diagnostic]]:
+    def _load(root: Path, overlay: dict[str, str], reparse: PslReparser | None = None
+              ) -> tuple[Solution, list[Diagnostic]]:
         options, problems = options_for(root)
         options = LoadOptions(init=options.init, include_dirs=options.include_dirs, defines=options.defines,
-                              sdk_dirs=options.sdk_dirs, trusted=options.trusted, overlay=overlay)
-        return load(root, options), problems
+                              sdk_dirs=options.sdk_dirs, trusted=options.trusted, overlay=overlay,
+                              reparse=reparse)
+        sol = load(root, options)
+        return sol, problems + _property_problems(sol, Path(sol.root).resolve(), overlay, options.defines)
 
     @staticmethod
-    def _lint(root: Path, sol: Solution) -> list[Diagnostic] | None:
+    def _lint(root: Path, sol: Solution, superseded=lambda: False) -> list[Diagnostic] | None:
+        """The linter's findings, or None when ``superseded()`` turns true between two
+        rules: a keystroke during a lint waits for one rule, not for all of them."""
         from ksm.lint.config import load_config
         from ksm.lint.runner import lint
 
         config, problems = load_config(root)
         if problems:
             return list(sol.diagnostics) + list(problems)
-        return list(lint(sol, config).findings)
+
+        def progress(code: str) -> None:
+            if superseded():
+                raise _Superseded(code)
+        try:
+            return list(lint(sol, config, progress=progress).findings)
+        except _Superseded:
+            return None
 
     def publish(self, st: SolutionState, diags: list[Diagnostic]) -> None:
         by_file: dict[Path, list[Diagnostic]] = {}
@@ -559,7 +624,7 @@ async def on_code_action(ls: KsmLanguageServer, params: lsp.CodeActionParams) ->
                                       edit=lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(range=r, new_text=name)]})))
         cls = undeclared_class(d.message) if str(d.code) == "PSL001" else None
         if cls and st is not None and f"use EDL {cls}" not in text \
-                and await asyncio.to_thread(edl_declares, st.root, cls):
+                and await asyncio.to_thread(edl_declares, st.root if st.root.is_dir() else st.root.parent, cls):
             at = lsp.Position(use_insert_line(text), 0)
             out.append(lsp.CodeAction(title=f"Add `use EDL {cls}`", kind=lsp.CodeActionKind.QuickFix,
                                       diagnostics=[d], is_preferred=got is None,
