@@ -17,9 +17,9 @@ into spans through ``PslFile.source``, so it never sees the difference.
 A declaration is reused only where doing so is certainly what a full parse would give:
 the text around it is unchanged up to a line break, it starts a line, and the stretch
 parsed again ends outside any braces and any comment.  Anything else (a comment opened
-by the edit, a brace left open, a template whose line map moved) parses the whole file,
-which is never wrong, only slower.  :attr:`PslReparser.stats` counts both, and the
-tests compare every incremental parse with a full one.
+by the edit, a brace left open, an edit that joins the declaration next to it) parses
+the whole file, which is never wrong, only slower.  :attr:`PslReparser.stats` counts
+both, and the tests compare every incremental parse with a full one.
 """
 from __future__ import annotations
 
@@ -184,8 +184,10 @@ class PslReparser:
     def _partial(self, old: _Parse, new: SourceText, diags: Diagnostics) -> tuple[ast.PslFile, _Parse]:
         if old.loose:
             raise _Fallback("lexical error outside any declaration")
-        if old.line_origin != new.line_origin:
-            raise _Fallback("template line map changed")
+        # A template's line map moves when a line is added outside a Jinja tag.  Nodes
+        # hold offsets, so they do not care; diagnostics hold lines, so declarations
+        # with diagnostics are parsed again then.
+        same_lines = old.line_origin == new.line_origin
         a, b = old.text, new.text
         chunks = old.chunks
         n = len(chunks)
@@ -204,24 +206,31 @@ class PslReparser:
         while j < n and not _starts_line(a, chunks[j], old_edit_end):
             j += 1
 
+        plan: list[tuple[int, int, int] | _Chunk] = []     # chunks kept, and (lo, hi, virtual base) to parse
+        pieces: list[tuple[int, int]] = []
         vnext = old.vnext
-        plan: list[tuple[int, int, int] | _Chunk] = list(chunks[:k])   # (lo, hi, virtual base) to parse
-        pieces = [(c.start + c.shift, c.shift) for c in chunks[:k]]
-        lo = chunks[k - 1].end if k else 0
-        hi = chunks[j].begin + moved if j < n else len(b)
-        if lo < hi or k < j:
-            plan.append((lo, hi, vnext))
-            pieces.append((vnext, vnext - lo))
-            vnext += hi - lo + 1
-        for c in chunks[j:]:
-            c = c.moved(moved)
-            if lines_moved and (c.lex_diags or c.diags):   # their spans name old lines: parse again
-                plan.append((c.begin, c.end, vnext))
-                pieces.append((vnext, vnext - c.begin))
-                vnext += c.end - c.begin + 1
+
+        def keep(c: _Chunk, spans_moved: bool) -> None:
+            if spans_moved and (c.lex_diags or c.diags):       # their spans name old lines: parse again
+                parse(c.begin, c.end)
             else:
                 plan.append(c)
                 pieces.append((c.start + c.shift, c.shift))
+
+        def parse(lo: int, hi: int) -> None:
+            nonlocal vnext
+            plan.append((lo, hi, vnext))
+            pieces.append((vnext, vnext - lo))
+            vnext += hi - lo + 1
+
+        for c in chunks[:k]:
+            keep(c, not same_lines)
+        lo = chunks[k - 1].end if k else 0
+        hi = chunks[j].begin + moved if j < n else len(b)
+        if lo < hi or k < j:
+            parse(lo, hi)
+        for c in chunks[j:]:
+            keep(c.moved(moved), bool(lines_moved) or not same_lines)
         source = _relocated(new, pieces)
 
         out: list[_Chunk] = []
