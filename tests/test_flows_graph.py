@@ -17,7 +17,6 @@ from ksm.engine import SecurityModule
 from ksm.events import Event
 from ksm.flows import ChannelGraph, FlowChecker, FlowQuery, GraphExport, Hop, HopLabel, Labeller, UnknownProcess
 from ksm.flows.labels import ALWAYS, DEPENDS, GRANTED
-from ksm.flows.page import BOX_H, BOX_W, layered_layout
 from ksm.flows.query import _reachable_sets
 from ksm.verify.prove import PROVED, REFUTED, Prover
 from policy_lang import load
@@ -302,38 +301,26 @@ def test_html_is_self_contained_and_highlights_the_path(flawed_export):
     assert "<link" not in page and " src=" not in page
     svg = re.search(r"<svg.*?</svg>", page, re.S).group(0)
     root = ET.fromstring(svg)                                   # well-formed XML
-    forbidden = [g for g in root.iter("g") if "forbidden" in g.get("class", "")]
+    forbidden = [g for g in root.iter() if g.tag.rsplit("}", 1)[-1] == "g" and "forbidden" in g.get("class", "")]
     assert len(forbidden) == 1 and "lock.NetAgent -&gt; lock.KeyStore" in page
     edge_id = forbidden[0].get("id")
     assert re.search(rf'<tr class="flow refuted" data-edges="{edge_id}"', page)
 
 
-def test_layout_boxes_never_overlap(flawed_export):
-    pos = layered_layout(flawed_export.nodes, list(flawed_export.channels))
-    _assert_apart(pos)
+def test_drawing_boxes_never_overlap(flawed_export):
+    from ksm.flows.drawing import class_drawing, process_drawing
 
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 25).flatmap(lambda n: st.tuples(
-    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))))
-def test_layout_of_any_graph_places_every_node_apart(case):
-    n, edges = case
-    nodes = [f"p{i}" for i in range(n)]
-    pos = layered_layout(nodes, [(nodes[u], nodes[v]) for u, v in edges])
-    assert set(pos) == set(nodes)
-    _assert_apart(pos)
-
-
-def _assert_apart(pos):
-    boxes = list(pos.values())
-    for i, (x1, y1) in enumerate(boxes):
-        for x2, y2 in boxes[i + 1:]:
-            assert abs(x1 - x2) >= BOX_W or abs(y1 - y2) >= BOX_H
+    for drawing in (process_drawing(flawed_export), class_drawing(flawed_export)):
+        boxes = list(drawing.layout.boxes.values())
+        assert len(boxes) == len(drawing.nodes)
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
 
 
 # ------------------------------------------------------------------ CLI
 @pytest.mark.parametrize("fmt,marker", [("dot", "digraph"), ("mermaid", "flowchart LR"),
-                                        ("json", '"links"'), ("html", "<!DOCTYPE html>")])
+                                        ("json", '"links"'), ("svg", "<svg"), ("html", "<!DOCTYPE html>")])
 def test_cli_graph_formats(fmt, marker, tmp_path, capsys):
     out = tmp_path / f"g.{fmt}"
     code = main(["graph", str(FLAWED), "--format", fmt, "--output", str(out), "--no-conditions"])
@@ -393,3 +380,15 @@ def test_the_rendered_mermaid_in_the_docs_is_the_command_output():
     console = re.search(r"\$ ksm graph [^\n]*--format mermaid[^\n]*\n(.*?)```", text, re.S).group(1)
     rendered = re.search(r"```mermaid\n(.*?)```", text, re.S).group(1)
     assert rendered == console and rendered.startswith("flowchart LR")
+
+
+def test_svg_format_is_a_standalone_drawing(flawed_export):
+    """`--format svg`: well-formed SVG with its own style, every process and channel, no script."""
+    text = flawed_export.render("svg")
+    root = ET.fromstring(text)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    tags = [el.tag.rsplit("}", 1)[-1] for el in root.iter()]
+    assert "style" in tags and "script" not in tags
+    groups = [el for el in root.iter() if el.tag.endswith("}g")]
+    assert sum("node" in g.get("class", "").split() for g in groups) == len(flawed_export.nodes)
+    assert sum("edge" in g.get("class", "").split() for g in groups) == len(flawed_export.channels)

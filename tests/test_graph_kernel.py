@@ -250,16 +250,19 @@ def test_html_has_a_kernel_services_panel_per_process(lock_export):
     page = lock_export.html("smart_lock")
     ET.fromstring(re.search(r"<svg.*?</svg>", page, re.S).group(0))       # still well-formed
     assert "<strong>Kernel services:</strong>" in page                      # the legend entry
-    panels = dict(re.findall(r'<section class="node-detail" id="(detail-n\d+)">(.*?)</section>', page, re.S))
-    assert len(panels) == len(lock_export.nodes)
-    agent = next(p for p in panels.values() if p.startswith("<h3>lock.NetAgent"))
+    panels = dict(re.findall(r'<section class="node-detail" id="(detail-n\d+|kernel-\d+)">(.*?)</section>', page, re.S))
+    assert len([p for p in panels if p.startswith("detail-")]) == len(lock_export.nodes)
+    # kernel services are per class: one panel for each class, opened with the process's own
+    node_id = re.search(r'<g class="node" id="(n\d+)"[^>]*><title>lock.NetAgent', page).group(1)
+    opens = re.search(rf'<g class="node" id="{node_id}"[^>]*data-detail="([^"]*)"', page).group(1).split()
+    assert opens[0] == f"detail-{node_id}" and opens[1].startswith("kernel-")
+    agent = panels[opens[1]]
+    assert agent.startswith("<h3>lock.NetAgent") and "Channels" in panels[opens[0]]
     assert "<h4>Kernel services</h4>" in agent and "<code>task.Task</code>" not in agent
     assert all(f"<code>{ep}</code>" in agent for ep in RUNTIME)
     assert re.search(r'<span class="m danger" title="cpu[^"]*">Create</span>', agent)
     assert '<span class="m" title="safe">Wait</span>' in agent
-    # the process's box opens its panel and carries the count of dangerous methods
-    node_id = re.search(r'<g class="node" id="(n\d+)"[^>]*><title>lock.NetAgent', page).group(1)
-    assert f'data-detail="detail-{node_id}"' in page and f'id="detail-{node_id}"' in page
+    # the process's box carries the count of dangerous methods
     box = re.search(rf'<g class="node" id="{node_id}".*?</g>', page, re.S).group(0)
     dangerous = lock_export.cg.kernel_services("lock.NetAgent").dangerous
     assert 'class="kbadge"' in box and f"&#9888; {dangerous}</text>" in box

@@ -66,16 +66,19 @@ def add_flows(sub) -> None:
 
 
 def add_graph(sub) -> None:
-    p = sub.add_parser("graph", help="draw the channel graph: DOT, Mermaid, node-link JSON or an HTML page",
+    p = sub.add_parser("graph", help="draw the channel graph: DOT, Mermaid, node-link JSON, SVG or an HTML page",
                        epilog="examples:\n  ksm graph models/smart_lock | dot -Tsvg > lock.svg\n"
+                              "  ksm graph models/smart_lock --format svg --output lock.svg\n"
                               "  ksm graph models/smart_lock_flawed --format html --output lock.html")
     _prover_args(p)
-    p.add_argument("--format", choices=("dot", "mermaid", "json", "html"), default="dot",
-                   help="picture format (default: dot)")
+    p.add_argument("--format", choices=("dot", "mermaid", "json", "svg", "html"), default="dot",
+                   help="picture format (default: dot); svg and html are laid out by ksm itself")
     p.add_argument("--hide", action="append", default=[], metavar="TASK",
                    help="leave this process out of the picture (repeatable), e.g. --hide kl.core.Core")
     p.add_argument("--no-conditions", action="store_true",
                    help="do not ask when each granted hop is granted (faster on large solutions)")
+    p.add_argument("--no-group", action="store_true",
+                   help="dot, mermaid: do not box the instances of a class and the classes of a package")
 
 
 def property_files(args: argparse.Namespace, sol: Solution):
@@ -222,7 +225,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     export = GraphExport(graph, results, tuple(args.hide), conditions=not args.no_conditions)
     title = Path(args.solution).resolve().name or "solution"
     with busy("drawing the channel graph"):
-        text = export.render(args.format, title)
+        text = export.render(args.format, title, group=not args.no_group)
     if args.format == "json":
         text = json_text("graph", text)
     return write_report(text, args)

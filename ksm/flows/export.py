@@ -21,6 +21,7 @@ in the HTML page's detail panel.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ from ..verify.prove import REFUTED
 from .graph import ChannelGraph, Hop, KernelServices
 from .labels import DENIED, GRANTED, Labeller
 
-FORMATS = ("dot", "mermaid", "json", "html")
+FORMATS = ("dot", "mermaid", "json", "svg", "html")
 
 
 @dataclass
@@ -70,6 +71,14 @@ class Channel:
         return "\n".join(lines)
 
 
+@dataclass
+class _Group:
+    """A box of the drawing: a class's instances, or a package's classes (DOT cluster, Mermaid subgraph)."""
+
+    label: str
+    items: list = field(default_factory=list)      # node names and nested groups, in node order
+
+
 class GraphExport:
     """The channels of a labelled graph, with the flow results to highlight."""
 
@@ -92,29 +101,74 @@ class GraphExport:
                     ch = self.channels.get((hop.client, hop.server))
                     if ch is not None and r.name not in ch.forbidden:
                         ch.forbidden.append(r.name)
-        self.conditions = self._conditions(graph.labeller) if conditions else {}
+        self.conditions = _Conditions(graph, self.channels.values()) if conditions else {}
 
-    def _conditions(self, labeller: Labeller) -> dict:
-        """When each granted hop is granted (asked of the prover, per class pair)."""
+    def render(self, fmt: str, title: str = "solution", group: bool = True) -> str:
+        return {"dot": lambda: self.dot(group), "mermaid": lambda: self.mermaid(group), "json": self.json,
+                "svg": self.svg, "html": lambda: self.html(title)}[fmt]()
+
+    # ------------------------------------------------------------------ groups
+    def _tree(self, group: bool = True) -> list:
+        """The nodes to draw, in node order, nested in :class:`_Group` boxes when ``group``.
+
+        The instances of a class with two or more of them form a box labelled with the
+        class; the classes sharing a package prefix (the class name up to its last dot)
+        form an enclosing box when two or more share it, a class with one instance
+        sitting directly in it.  The kernel and Einit stay outside.  A group stands
+        where its first node would (so the order of the nodes is kept).
+        """
+        if not group:
+            return list(self.nodes)
         procs = self.cg.procs
-        return {id(h): labeller.condition(h.kind, procs[h.source], procs[h.target], h.endpoint, h.method)
-                for ch in self.channels.values() for h in ch.hops if h.label.status == GRANTED}
+        loose = {n for n in self.nodes if n == self.cg.kernel or n == "Einit" or procs[n].cls == "Einit"}
+        by_class: dict[str, list[str]] = {}
+        for n in self.nodes:
+            if n not in loose:
+                by_class.setdefault(procs[n].cls, []).append(n)
+        by_package: dict[str, list[str]] = {}
+        for cls in by_class:
+            prefix = cls.rpartition(".")[0]
+            if prefix:
+                by_package.setdefault(prefix, []).append(cls)
+        top: list = []
+        boxes: dict[tuple[str, str], _Group] = {}
 
-    def render(self, fmt: str, title: str = "solution") -> str:
-        return {"dot": self.dot, "mermaid": self.mermaid, "json": self.json,
-                "html": lambda: self.html(title)}[fmt]()
+        def box(kind: str, label: str, parent: list) -> list:
+            g = boxes.get((kind, label))
+            if g is None:
+                g = boxes[(kind, label)] = _Group(label)
+                parent.append(g)
+            return g.items
+
+        for n in self.nodes:
+            if n in loose:
+                top.append(n)
+                continue
+            cls = procs[n].cls
+            prefix = cls.rpartition(".")[0]
+            parent = box("package", prefix, top) if len(by_package.get(prefix, ())) >= 2 else top
+            (box("class", cls, parent) if len(by_class[cls]) >= 2 else parent).append(n)
+        return top
 
     # ------------------------------------------------------------------ DOT
-    def dot(self) -> str:
+    def dot(self, group: bool = True) -> str:
+        """Graphviz DOT; ``group``: classes and packages as dashed clusters (see :meth:`_tree`)."""
         out = ["digraph channels {", "  rankdir=LR;", '  node [shape=box, style=rounded, fontname="Helvetica"];',
                '  edge [fontname="Helvetica", fontsize=10];']
-        for n in self.nodes:
-            cls = self.cg.procs[n].cls
-            label = n if cls == n else f"{n}\n{cls}"
-            shape = ", shape=hexagon" if n == self.cg.kernel else ""
-            services = self.cg.kernel_services(n)
-            tip = f", tooltip={_dq(services_text(services))}" if services is not None else ""
-            out.append(f"  {_dq(n)} [label={_dq(label)}{shape}{tip}];")
+        clusters = itertools.count()
+
+        def draw(items: list, pad: str) -> None:
+            for it in items:
+                if isinstance(it, _Group):
+                    out.append(f"{pad}subgraph cluster_{next(clusters)} {{")
+                    out.append(f'{pad}  label={_dq(it.label)}; style="rounded,dashed"; color=gray60; '
+                               f'fontcolor=gray40; fontname="Helvetica";')
+                    draw(it.items, pad + "  ")
+                    out.append(f"{pad}}}")
+                else:
+                    out.append(pad + self._dot_node(it))
+
+        draw(self._tree(group), "  ")
         for ch in self.channels.values():
             attrs = [f"label={_dq(ch.label)}", f"tooltip={_dq(ch.tooltip(self.conditions))}"]
             attrs += {GRANTED: [], DENIED: ["style=dashed", "color=gray", "fontcolor=gray"],
@@ -125,14 +179,37 @@ class GraphExport:
         out.append("}")
         return "\n".join(out)
 
+    def _dot_node(self, n: str) -> str:
+        cls = self.cg.procs[n].cls
+        label = n if cls == n else f"{n}\n{cls}"
+        shape = ", shape=hexagon" if n == self.cg.kernel else ""
+        services = self.cg.kernel_services(n)
+        tip = f", tooltip={_dq(services_text(services))}" if services is not None else ""
+        return f"{_dq(n)} [label={_dq(label)}{shape}{tip}];"
+
     # ------------------------------------------------------------------ Mermaid
-    def mermaid(self) -> str:
+    def mermaid(self, group: bool = True) -> str:
+        """A Mermaid flowchart; ``group``: classes and packages as subgraphs (see :meth:`_tree`).
+
+        The links come after every subgraph, in channel order, so ``linkStyle N`` still
+        counts them as without groups.
+        """
         ids = {n: f"n{i}" for i, n in enumerate(self.nodes)}
         out = ["flowchart LR"]
-        for n in self.nodes:
-            cls = self.cg.procs[n].cls
-            label = _mq(n if cls == n else f"{n}<br/><i>{cls}</i>")
-            out.append(f"  {ids[n]}{{{{{label}}}}}" if n == self.cg.kernel else f"  {ids[n]}[{label}]")
+        groups = itertools.count()
+
+        def draw(items: list, pad: str) -> None:
+            for it in items:
+                if isinstance(it, _Group):
+                    out.append(f"{pad}subgraph g{next(groups)}[{_mq(it.label)}]")
+                    draw(it.items, pad + "  ")
+                    out.append(f"{pad}end")
+                else:
+                    cls = self.cg.procs[it].cls
+                    label = _mq(it if cls == it else f"{it}<br/><i>{cls}</i>")
+                    out.append(f"{pad}{ids[it]}{{{{{label}}}}}" if it == self.cg.kernel else f"{pad}{ids[it]}[{label}]")
+
+        draw(self._tree(group), "  ")
         styles = []
         for i, ch in enumerate(self.channels.values()):
             arrow = "-->" if ch.status == GRANTED else "-.->"
@@ -167,11 +244,51 @@ class GraphExport:
     def json(self) -> str:
         return json.dumps(self.data(), indent=2, sort_keys=True)
 
+    # ------------------------------------------------------------------ SVG
+    def svg(self) -> str:
+        """The process drawing of the HTML page as a file of its own (no script)."""
+        from .drawing import process_drawing, svg
+
+        return svg(process_drawing(self), standalone=True)
+
     # ------------------------------------------------------------------ HTML
     def html(self, title: str) -> str:
         from .page import render_page
 
         return render_page(self, title)
+
+
+class _Conditions:
+    """When each granted hop is granted, by ``id(hop)``: asked of the prover when first
+    wanted.  Why not all at once: a large solution has hundreds of thousands of granted
+    kernel hops that no picture shows one by one (a page gives a process's kernel
+    channel as a count), and asking for each cost seconds at 1,000 processes."""
+
+    def __init__(self, graph: ChannelGraph, channels) -> None:
+        self._labeller: Labeller = graph.labeller
+        self._procs = graph.procs
+        self._hops = {id(h): h for ch in channels for h in ch.hops if h.label.status == GRANTED}
+        self._known: dict = {}
+
+    def __bool__(self) -> bool:
+        return True
+
+    def get(self, key: int, default=None):
+        found = self._known.get(key)
+        if found is None:
+            h = self._hops.get(key)
+            if h is None:
+                return default
+            procs = self._procs
+            found = self._known[key] = self._labeller.condition(h.kind, procs[h.source], procs[h.target],
+                                                                h.endpoint, h.method)
+        return found
+
+    def __getitem__(self, key: int):
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
 
 
 def services_text(services: KernelServices) -> str:

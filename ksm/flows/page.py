@@ -1,119 +1,58 @@
-"""A self-contained HTML page of the channel graph (no network, no JavaScript library).
+"""A self-contained HTML page of the channel graph: no network, no JavaScript library.
 
-Why a hand-made layered layout: networkx's layouts need numpy, which is not a
-dependency, and a channel graph reads best left to right anyway, clients before
-their servers.  Layers are longest paths in the graph of strongly connected
-components; a few barycentre sweeps order each layer to cut crossings.  The page
-embeds an SVG drawing; the only script highlights the edges of the flow property
-(or channel, or process) a reader clicks, and opens the detail panel of a clicked
-process: its class and its **kernel services**, the kernel endpoints it may call
-with their verdicts and the dangerous methods highlighted.  Without the script every
-panel is shown, one after the other.
+The page holds three views of one solution: the processes and their channels, the
+same graph with the instances of each class collapsed into one box, and an adjacency
+matrix of classes (rows clients, columns servers).  A solution of more than
+:data:`SCALE_THRESHOLD` processes opens on the class graph, which stays readable where
+hundreds of boxes would not; the process graph is one click away.  The drawings come
+from :mod:`ksm.flows.drawing` (laid out by :mod:`ksm.flows.layout`); the page's own
+script (``assets/graph.js``) adds zoom and pan, search, focus on a process, filters by
+verdict and kernel traffic, and highlights the witness path of a refuted flow
+property or the cut of a proved one.  Without the script, everything is shown one
+after the other.
 """
 from __future__ import annotations
 
 from html import escape
-
-import networkx as nx
+from importlib import resources
 
 from ..verify.prove import PROVED, REFUTED
+from .drawing import Drawing, class_drawing, kernel_panel_id, process_drawing, status_of, svg
+from .labels import GRANTED
 
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 42, 110, 30, 30
-
-
-def layered_layout(nodes: list[str], edges: list[tuple[str, str]], sweeps: int = 4) -> dict[str, tuple[int, int]]:
-    """Top-left corner of each node's box: layers left to right, ordered to cut crossings."""
-    g = nx.DiGraph()
-    g.add_nodes_from(nodes)
-    g.add_edges_from((u, v) for u, v in edges if u != v)
-    cond = nx.condensation(g)
-    depth: dict[int, int] = {}
-    for c in nx.topological_sort(cond):
-        depth[c] = max((depth[p] + 1 for p in cond.predecessors(c)), default=0)
-    layers: dict[int, list[str]] = {}
-    for n in nodes:
-        layers.setdefault(depth[cond.graph["mapping"][n]], []).append(n)
-    order = {n: i for layer in layers.values() for i, n in enumerate(sorted(layer))}
-    for sweep in range(sweeps):
-        for d in sorted(layers):
-            def centre(n: str) -> float:
-                near = list(g.predecessors(n) if sweep % 2 == 0 else g.successors(n)) or list(g.neighbors(n))
-                return sum(order[m] for m in near) / len(near) if near else order[n]
-            layers[d].sort(key=lambda n: (centre(n), n))
-            for i, n in enumerate(layers[d]):
-                order[n] = i
-    tallest = max((len(layer) for layer in layers.values()), default=1)
-    pos = {}
-    for d, layer in layers.items():
-        top = MARGIN + (tallest - len(layer)) * (BOX_H + GAP_Y) // 2
-        for i, n in enumerate(layer):
-            pos[n] = (MARGIN + d * (BOX_W + GAP_X), top + i * (BOX_H + GAP_Y))
-    return pos
+#: Above this many processes the page opens on the class graph.
+SCALE_THRESHOLD = 60
+#: ... and on the matrix when its class graph has more than this many arrows per class
+#: (a layered drawing of a graph that dense is a thicket; the matrix stays readable).
+DENSE_CLASSES = 4
+#: Above this many channels the channel table is folded.
+FOLD_CHANNELS = 200
 
 
-def _edge_path(a: tuple[int, int], b: tuple[int, int]) -> tuple[str, tuple[int, int]]:
-    """An SVG cubic curve from box a to box b, and where its label goes."""
-    (ax, ay), (bx, by) = a, b
-    if bx > ax:                                   # forward: right side to left side
-        x1, y1, x2, y2 = ax + BOX_W, ay + BOX_H // 2, bx, by + BOX_H // 2
-        mid = (x1 + x2) // 2
-        return f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}", (mid, (y1 + y2) // 2 - 4)
-    # backward or within a layer: bottom to bottom, bulging below
-    x1, y1, x2, y2 = ax + BOX_W // 2 + 10, ay + BOX_H, bx + BOX_W // 2 - 10, by + BOX_H
-    low = max(y1, y2) + 45 + abs(ax - bx) // 8
-    return f"M{x1},{y1} C{x1},{low} {x2},{low} {x2},{y2}", ((x1 + x2) // 2, low - 8)
+def _asset(name: str) -> str:
+    return resources.files("ksm.flows").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def render_page(export, title: str) -> str:
-    """The page: the drawing, the flow properties, the channels and their hops."""
+    """The page: toolbar, the three views, process details, flow properties, channels."""
+    procs = process_drawing(export)
+    classes = class_drawing(export)
+    start = "procs" if len(export.nodes) <= SCALE_THRESHOLD else \
+        "classes" if len(classes.edges) <= DENSE_CLASSES * len(classes.nodes) else "matrix"
+    names = "".join(f'<option value="{escape(n)}"></option>' for n in export.nodes)
     channels = list(export.channels.values())
-    edge_ids = {(c.client, c.server): f"e{i}" for i, c in enumerate(channels)}
-    pos = layered_layout(export.nodes, list(edge_ids))
-    width = max((x for x, _ in pos.values()), default=0) + BOX_W + 2 * MARGIN
-    height = max((y for _, y in pos.values()), default=0) + BOX_H + 2 * MARGIN + 80
-    svg = [f'<svg id="graph" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
-           '<defs>' + "".join(
-               f'<marker id="arrow-{k}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-               f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{c}"/></marker>'
-               for k, c in (("granted", "#333"), ("denied", "#aaa"), ("unknown", "#888"), ("forbidden", "#d62728")))
-           + '</defs>']
-    for ch in channels:
-        eid = edge_ids[(ch.client, ch.server)]
-        d, (lx, ly) = _edge_path(pos[ch.client], pos[ch.server])
-        kernel = ch.channel == "kernel"        # every process has one: thin, grey, unlabelled
-        classes = f"edge {ch.status}" + (" forbidden" if ch.forbidden else "") + (" kernel" if kernel else "")
-        marker = "forbidden" if ch.forbidden else "denied" if kernel else ch.status
-        label = "" if kernel and not ch.forbidden else f'<text x="{lx}" y="{ly}">{escape(ch.label)}</text>'
-        svg.append(f'<g class="{classes}" id="{eid}"><title>{escape(ch.tooltip(export.conditions))}</title>'
-                   f'<path d="{d}" marker-end="url(#arrow-{marker})"/>{label}</g>')
-    node_ids = {n: f"n{i}" for i, n in enumerate(export.nodes)}
-    touching: dict[str, list[str]] = {n: [] for n in export.nodes}       # a node's edges, highlighted on a click
-    for (client, server), eid in edge_ids.items():
-        touching[client].append(eid)
-        if server != client:
-            touching[server].append(eid)
-    for n in export.nodes:
-        x, y = pos[n]
-        cls = export.cg.procs[n].cls
-        kind = "node kernel" if n == export.cg.kernel else "node"
-        sub = f'<text class="cls" x="{x + BOX_W // 2}" y="{y + 33}">{escape(cls)}</text>' if cls != n else ""
-        services = export.cg.kernel_services(n)
-        badge, tip = "", f"{n} ({cls})"
-        if services is not None:
-            tip += f"\n{services.label}"
-            if services.dangerous:
-                badge = (f'<text class="kbadge" x="{x + BOX_W - 6}" y="{y + 12}">'
-                         f'&#9888; {services.dangerous}</text>')
-        edges = " ".join(touching[n])
-        svg.append(f'<g class="{kind}" id="{node_ids[n]}" data-edges="{edges}" data-detail="detail-{node_ids[n]}" '
-                   f'tabindex="0"><title>{escape(tip)}</title>'
-                   f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
-                   f'<text x="{x + BOX_W // 2}" y="{y + (18 if sub else 26)}">{escape(n)}</text>{sub}{badge}</g>')
-    svg.append("</svg>")
-    return _PAGE.format(title=escape(title), svg="\n".join(svg), flows=_flow_rows(export, edge_ids),
-                        channels=_channel_rows(export, channels, edge_ids),
-                        details=_node_details(export, node_ids),
-                        summary=escape(_summary(export)))
+    table = _channel_rows(export, procs)
+    if len(channels) > FOLD_CHANNELS:
+        table = f"<details><summary>{len(channels)} channels</summary><table>{_CHANNEL_HEAD}{table}</table></details>"
+    else:
+        table = f"<table>{_CHANNEL_HEAD}{table}</table>"
+    return _PAGE.format(
+        title=escape(title), start=start, style=_asset("drawing.css") + _asset("graph.css"), script=_asset("graph.js"),
+        summary=escape(_summary(export)), names=names,
+        kernel_checked="" if len(export.nodes) > SCALE_THRESHOLD else " checked",
+        procs=svg(procs, "graph"), classes=svg(classes, "graph-classes"),
+        matrix=_matrix(export), flows=_flow_rows(export, procs),
+        details=_node_details(export, procs) + _class_details(export, classes), channels=table)
 
 
 def _summary(export) -> str:
@@ -123,13 +62,13 @@ def _summary(export) -> str:
             f"run-time channels: {s['dynamic']}; kernel relays data: {'yes' if s['kernel_relay'] else 'no'}")
 
 
-def _flow_rows(export, edge_ids: dict) -> str:
+def _flow_rows(export, procs: Drawing) -> str:
     if not export.results:
         return '<tr><td colspan="3">no <code>never flow</code> properties (see docs/flows.md)</td></tr>'
     rows = []
     for r in export.results:
         hops = r.path if r.status == REFUTED else r.cut if r.status == PROVED else []
-        ids = sorted({edge_ids[(h.client, h.server)] for h in hops if (h.client, h.server) in edge_ids})
+        ids = sorted({procs.edge_ids[(h.client, h.server)] for h in hops if (h.client, h.server) in procs.edge_ids})
         detail = "; ".join(h.describe() for h in hops)
         rows.append(f'<tr class="flow {r.status.lower()}" data-edges="{" ".join(ids)}" tabindex="0">'
                     f'<td>{escape(r.status)}</td><td>{escape(r.name)}</td>'
@@ -137,20 +76,110 @@ def _flow_rows(export, edge_ids: dict) -> str:
     return "\n".join(rows)
 
 
-def _node_details(export, node_ids: dict) -> str:
-    """One detail panel per process: its class and its kernel services."""
+def _node_details(export, procs: Drawing) -> str:
+    """A panel per process (its channels and the requests they grant) and, once per
+    class, the panel of its kernel services (what ``ksm kernel`` decides per class)."""
     cg = export.cg
+    ins: dict[str, list] = {n: [] for n in export.nodes}
+    outs: dict[str, list] = {n: [] for n in export.nodes}
+    for ch in export.channels.values():
+        outs[ch.client].append(ch)
+        ins[ch.server].append(ch)
     out = []
+    kernel_panels: dict[str, str] = {}
     for n in export.nodes:
+        nid = procs.node_ids[n]
         cls = cg.procs[n].cls
         head = f'<h3>{escape(n)}' + (f' <small>{escape(cls)}</small>' if cls != n else "") + "</h3>"
         if n == cg.kernel:
             body = ("<p>The kernel. Every process may call it without a channel; what each one may call is "
                     "in that process's <em>Kernel services</em>.</p>")
         else:
-            body = _kernel_section(cg.kernel_services(n), cg.kernel_described)
-        out.append(f'<section class="node-detail" id="detail-{node_ids[n]}">{head}{body}</section>')
+            body = _channels_section(export, outs[n], ins[n])
+            services = cg.kernel_services(n)
+            if services is None:
+                body += _kernel_section(None, cg.kernel_described)
+            elif cls not in kernel_panels:
+                kernel_panels[cls] = (f'<section class="node-detail" id="kernel-{kernel_panel_id(export, cls)}">'
+                                      f'<h3>{escape(cls)} <small>class</small></h3>'
+                                      f'{_kernel_section(services, cg.kernel_described)}</section>')
+        out.append(f'<section class="node-detail" id="detail-{nid}">{head}{body}</section>')
+    return "\n".join(out + list(kernel_panels.values()))
+
+
+def _class_details(export, classes: Drawing) -> str:
+    """A panel per box of the class graph: the instances it stands for, the classes it calls."""
+    cg = export.cg
+    members: dict[str, list[str]] = {}
+    for n in export.nodes:
+        members.setdefault(cg.procs[n].cls, []).append(n)
+    calls: dict[str, set[str]] = {}
+    for e in classes.edges:
+        if not e.kernel:
+            calls.setdefault(e.client, set()).add(e.server)
+    out = []
+    for node in classes.nodes:
+        names = members.get(node.key, [])
+        called = sorted(calls.get(node.key, ()))
+        out.append(f'<section class="node-detail" id="detail-{classes.node_ids[node.key]}">'
+                   f'<h3>{escape(node.key)} <small>class</small></h3>'
+                   f'<p>{len(names)} instance(s): {escape(", ".join(names))}</p>'
+                   f'<p>Calls: {escape(", ".join(called)) if called else "no other class"}.</p></section>')
     return "\n".join(out)
+
+
+def _channels_section(export, outgoing: list, incoming: list) -> str:
+    """A process's channels (the kernel's aside) and the requests each grants."""
+    def granted(ch) -> str:
+        names = sorted({f"{h.endpoint}.{h.method}" for h in ch.hops
+                        if h.kind == "request" and h.label.status == GRANTED and h.method})
+        return ", ".join(names) if names else "none"
+    rows = []
+    for what, chans in (("calls", outgoing), ("is called by", incoming)):
+        for ch in chans:
+            if ch.channel == "kernel":
+                continue
+            other = ch.server if what == "calls" else ch.client
+            rows.append(f'<tr class="{status_of(ch, export.conditions)}"><td>{what}</td><td>{escape(other)}</td>'
+                        f'<td>{escape(ch.channel)}</td><td>{escape(granted(ch))}</td></tr>')
+    if not rows:
+        return "<h4>Channels</h4><p>None (the kernel's aside).</p>"
+    return ('<h4>Channels</h4><table class="chans"><tr><th></th><th>process</th><th>channel</th>'
+            '<th>granted requests</th></tr>' + "".join(rows) + "</table>")
+
+
+def _matrix(export) -> str:
+    """Classes against classes: a cell per (client class, server class) with channels."""
+    cg = export.cg
+    kernel_cls = cg.procs[cg.kernel].cls if cg.kernel in cg.procs else None
+    cells: dict[tuple[str, str], list] = {}
+    for ch in export.channels.values():
+        if ch.channel == "kernel":
+            continue
+        cells.setdefault((cg.procs[ch.client].cls, cg.procs[ch.server].cls), []).append(ch)
+    clients = sorted({c for c, _ in cells})
+    servers = sorted({s for _, s in cells} - {kernel_cls})
+    if not cells:
+        return "<p>No channels between processes.</p>"
+    order = ("granted", "conditional", "unknown", "denied")
+    head = "<tr><th></th>" + "".join(f'<th class="col">{escape(s)}</th>' for s in servers) + "</tr>"
+    rows = []
+    for c in clients:
+        tds = []
+        for s in servers:
+            chans = cells.get((c, s))
+            if not chans:
+                tds.append("<td></td>")
+                continue
+            status = min((status_of(ch, export.conditions) for ch in chans), key=order.index)
+            methods = sorted({f"{h.endpoint}.{h.method}" for ch in chans for h in ch.hops
+                              if h.kind == "request" and h.label.status == GRANTED and h.method})
+            forbidden = " forbidden" if any(ch.forbidden for ch in chans) else ""
+            tip = f"{c} -> {s}: {len(chans)} channel(s), {status}"
+            tds.append(f'<td class="{status}{forbidden}" title="{escape(tip)}" '
+                       f'data-methods="{escape("granted requests: " + (", ".join(methods) or "none"))}"></td>')
+        rows.append(f"<tr><th>{escape(c)}</th>{''.join(tds)}</tr>")
+    return f'<table id="matrix">{head}{"".join(rows)}</table>'
 
 
 def _kernel_section(services, described: bool) -> str:
@@ -188,76 +217,70 @@ def _method(call) -> str:
     return f'<span class="{" ".join(classes)}" title="{escape("; ".join(tip))}">{escape(call.method)}</span>'
 
 
-def _channel_rows(export, channels, edge_ids: dict) -> str:
+_CHANNEL_HEAD = "<tr><th>client &rarr; server</th><th>channel</th><th>status</th><th>messages</th></tr>"
+
+
+def _channel_rows(export, procs: Drawing) -> str:
     rows = []
-    for ch in channels:
-        lines = ch.tooltip(export.conditions).splitlines()[1:]
-        hops = "<br/>".join(escape(line) for line in lines)
-        if ch.services is not None:          # a kernel channel: hundreds of messages, folded
-            hops = f"<details><summary>{len(lines)} messages</summary>{hops}</details>"
-        rows.append(f'<tr class="chan" data-edges="{edge_ids[(ch.client, ch.server)]}" tabindex="0">'
-                    f'<td>{escape(ch.client)} &rarr; {escape(ch.server)}</td><td>{escape(ch.channel)}</td>'
-                    f'<td>{escape(ch.status)}</td><td><small>{hops}</small></td></tr>')
+    for e in procs.edges:
+        lines = e.tip.splitlines()
+        hops = "<br/>".join(escape(line) for line in lines[1:]) if len(lines) > 1 else escape(lines[0])
+        if len(lines) > 12:
+            hops = f"<details><summary>{len(lines) - 1} messages</summary>{hops}</details>"
+        ch = export.channels[(e.client, e.server)]
+        rows.append(f'<tr class="chan" data-edges="{procs.edge_ids[(e.client, e.server)]}" tabindex="0">'
+                    f'<td>{escape(e.client)} &rarr; {escape(e.server)}</td><td>{escape(ch.channel)}</td>'
+                    f'<td>{escape(e.status)}</td><td><small>{hops}</small></td></tr>')
     return "\n".join(rows)
 
 
 _PAGE = """<!DOCTYPE html>
-<html lang="en">
+<html lang="en" data-start="{start}">
 <head>
 <meta charset="utf-8"/>
 <title>{title}: channel graph</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
-#wrap {{ overflow: auto; border: 1px solid #ddd; }}
-.node rect {{ fill: #eef3fb; stroke: #4a6fa5; stroke-width: 1.5; }}
-.node.kernel rect {{ fill: #f3f3f3; stroke: #777; stroke-dasharray: 4 2; }}
-.node text {{ text-anchor: middle; font-size: 13px; }}
-.node text.cls {{ font-size: 10px; fill: #555; font-style: italic; }}
-.edge path {{ fill: none; stroke: #333; stroke-width: 1.4; }}
-.edge text {{ font-size: 10px; text-anchor: middle; fill: #333; }}
-.edge.denied path {{ stroke: #aaa; stroke-dasharray: 6 4; }}
-.edge.denied text {{ fill: #aaa; }}
-.edge.unknown path {{ stroke: #888; stroke-dasharray: 2 3; }}
-.edge.kernel path {{ stroke: #c8c8c8; stroke-width: 1; }}
-.edge.forbidden path {{ stroke: #d62728; stroke-width: 3.5; }}
-.edge.forbidden text {{ fill: #d62728; font-weight: bold; }}
-svg.focusing .edge {{ opacity: 0.15; }}
-svg.focusing .edge.focus {{ opacity: 1; }}
-.edge.focus path {{ stroke-width: 4; }}
-table {{ border-collapse: collapse; margin-top: 1em; }}
-td, th {{ border: 1px solid #ddd; padding: 4px 8px; vertical-align: top; text-align: left; }}
-tr.flow, tr.chan {{ cursor: pointer; }}
-tr.refuted td:first-child {{ color: #d62728; font-weight: bold; }}
-tr.proved td:first-child {{ color: #2a7d2a; font-weight: bold; }}
-tr.selected {{ background: #fff6d5; }}
-.node {{ cursor: pointer; }}
-.node.selected rect {{ stroke-width: 3; stroke: #e0a800; }}
-.node text.kbadge {{ text-anchor: end; font-size: 10px; fill: #d62728; font-weight: bold; }}
-.node-detail {{ border: 1px solid #ddd; padding: 0.2em 1em 0.8em; margin: 0.6em 0; }}
-.js .node-detail {{ display: none; }}
-.js .node-detail.open {{ display: block; }}
-.nojs-hidden {{ display: none; }}
-.js .nojs-hidden {{ display: block; }}
-.m {{ display: inline-block; padding: 0 3px; margin: 1px; border-radius: 3px; background: #eef3fb; }}
-.m.danger, span.danger {{ color: #d62728; font-weight: bold; }}
-.m.danger {{ background: #fde8e8; }}
-.m.cond {{ font-style: italic; border: 1px dashed #888; }}
-table.kernel tr.conditional td:nth-child(2) {{ font-style: italic; }}
+{style}
 </style>
 </head>
 <body>
 <h1>{title}: channel graph</h1>
 <p>{summary}</p>
-<p>Arrows go from client to server. Solid: some message is granted; dashed grey: the policy denies
-every message; red: on the witness path of a refuted flow property. Label <code>CHANNEL: g/n</code>:
-g of the server's n methods can be requested. Hover an arrow for its methods; click a row to highlight.</p>
-<p><strong>Kernel services:</strong> an arrow to the kernel is labelled <code>kernel: E endpoints, D dangerous</code>
-(in its tooltip). Click a process for its detail panel: the kernel endpoints it may call, <em>always</em> or
-<span class="m cond">only under conditions</span>, as <code>ksm kernel</code> decides them per class, with the
-potentially <span class="m danger">dangerous</span> methods in red; <span class="danger">&#9888; D</span> on a box
-counts them.</p>
-<div id="wrap">
-{svg}
+<div id="toolbar">
+  <div class="group" id="tabs"><button data-view="procs">Processes</button><button data-view="classes">Classes</button><button data-view="matrix">Matrix</button></div>
+  <div class="group"><input id="search" list="names" placeholder="find a process (Enter)" aria-label="find a process"/><datalist id="names">{names}</datalist></div>
+  <div class="group" id="filters">
+    <label><input type="checkbox" data-hide="granted" checked/> granted</label>
+    <label><input type="checkbox" data-hide="conditional" checked/> conditional</label>
+    <label><input type="checkbox" data-hide="denied" checked/> denied</label>
+    <label><input type="checkbox" data-hide="unknown" checked/> undecided</label>
+    <label><input type="checkbox" data-hide="kernel"{kernel_checked}/> kernel</label>
+  </div>
+  <div class="group"><button id="fit">Fit</button><button id="zoom-in">+</button><button id="zoom-out">&minus;</button></div>
+</div>
+<p class="legend">Arrows go from client to server.
+<span class="k"></span>some message granted <span class="k conditional"></span>granted only under conditions
+<span class="k denied"></span>every message denied <span class="k unknown"></span>undecided
+<span class="k forbidden"></span>on the witness path of a refuted flow property.
+Label <code>CHANNEL: g/n</code>: g of the server's n methods can be requested. Scroll to zoom, drag to pan,
+click a process for its channels and kernel services, click a property or a channel row to highlight it.</p>
+<p class="legend"><strong>Kernel services:</strong> an arrow to the kernel says <code>kernel: E endpoints, D dangerous</code>
+(in its tooltip); a process's panel lists, for its class, the kernel endpoints it may call, <em>always</em> or
+<span class="m cond">only under conditions</span>, as <code>ksm kernel</code> decides them, with the potentially
+<span class="m danger">dangerous</span> methods in red; <span class="danger">&#9888; D</span> on a box counts them.</p>
+<div class="view" id="view-procs"><h2>Processes</h2><div class="frame" data-view="procs">
+{procs}
+</div></div>
+<div class="view" id="view-classes"><h2>Classes</h2>
+<p class="legend">The instances of each class in one box; an arrow where some message between two classes can pass
+(class pairs whose every message is denied are in the matrix).</p><div class="frame" data-view="classes">
+{classes}
+</div></div>
+<div class="view" id="view-matrix"><h2>Matrix</h2>
+<p>Rows: client classes; columns: server classes. Green: some request granted; blue: granted only under
+conditions; grey: denied. Click a cell for the granted requests.</p>
+{matrix}
+<div id="cell-detail"></div>
 </div>
 <h2>Process details</h2>
 <p class="nojs-hidden">Click a process in the drawing to see its details here.</p>
@@ -269,38 +292,9 @@ counts them.</p>
 {flows}
 </table>
 <h2>Channels</h2>
-<table><tr><th>client &rarr; server</th><th>channel</th><th>status</th><th>messages</th></tr>
 {channels}
-</table>
 <script>
-(function () {{
-  document.documentElement.classList.add("js");
-  var svg = document.getElementById("graph");
-  var rows = document.querySelectorAll("[data-edges]");
-  var panels = document.querySelectorAll(".node-detail");
-  function select(row) {{
-    var on = !row.classList.contains("selected");
-    rows.forEach(function (r) {{ r.classList.remove("selected"); }});
-    panels.forEach(function (p) {{ p.classList.remove("open"); }});
-    svg.querySelectorAll(".edge").forEach(function (e) {{ e.classList.remove("focus"); }});
-    svg.classList.toggle("focusing", on);
-    if (!on) return;
-    row.classList.add("selected");
-    var detail = row.getAttribute("data-detail");
-    if (detail) {{
-      var panel = document.getElementById(detail);
-      if (panel) {{ panel.classList.add("open"); panel.scrollIntoView({{block: "nearest"}}); }}
-    }}
-    row.getAttribute("data-edges").split(" ").forEach(function (id) {{
-      var e = document.getElementById(id);
-      if (e) e.classList.add("focus");
-    }});
-  }}
-  rows.forEach(function (r) {{
-    r.addEventListener("click", function () {{ select(r); }});
-    r.addEventListener("keydown", function (ev) {{ if (ev.key === "Enter") select(r); }});
-  }});
-}})();
+{script}
 </script>
 </body>
 </html>
