@@ -104,17 +104,6 @@ def draw(nodes: list[Node], edges: list[Edge], aside: tuple[str, ...] = (), pref
     return Drawing(nodes, edges, layout, prefix)
 
 
-def kernel_panel_id(export, cls: str) -> int:
-    """The index of a class among the classes of the shown processes (its kernel panel's id):
-    kernel services are per class, so a page shows them once per class, not per process."""
-    index = export.__dict__.get("_class_index")
-    if index is None:
-        index = export.__dict__["_class_index"] = {}
-        for n in export.nodes:
-            index.setdefault(export.cg.procs[n].cls, len(index))
-    return index[cls]
-
-
 def process_drawing(export) -> Drawing:
     """Processes and channels of a :class:`~ksm.flows.export.GraphExport`."""
     cg = export.cg
@@ -127,7 +116,7 @@ def process_drawing(export) -> Drawing:
             services = cg.kernel_services(n)
             got = per_class[cls] = ("", "", "") if services is None else (
                 f"\n{services.label}", str(services.dangerous) if services.dangerous else "",
-                f"kernel-{kernel_panel_id(export, cls)}")
+                f"kernel-{export.class_order[cls]}")
         label, badge, more = got
         tip = f"{n} ({cls}){label}"
         nodes.append(Node(n, n, cls if cls != n else "", n == cg.kernel, badge, tip, more))
@@ -153,7 +142,7 @@ def class_drawing(export) -> Drawing:
         nodes.append(Node(cls, cls, f"{len(ps)} instances" if len(ps) > 1 else ps[0] if ps[0] != cls else "",
                           cls == kernel_cls, str(services.dangerous) if services and services.dangerous else "",
                           f"{cls}: " + ", ".join(ps[:12]) + (" ..." if len(ps) > 12 else ""),
-                          f"kernel-{kernel_panel_id(export, cls)}" if services is not None else ""))
+                          f"kernel-{export.class_order[cls]}" if services is not None else ""))
     grouped: dict[tuple[str, str], list] = {}
     for ch in export.channels.values():
         key = (cg.procs[ch.client].cls, cg.procs[ch.server].cls)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import networkx as nx
 
@@ -102,6 +103,15 @@ class GraphExport:
                     if ch is not None and r.name not in ch.forbidden:
                         ch.forbidden.append(r.name)
         self.conditions = _Conditions(graph, self.channels.values()) if conditions else {}
+
+    @cached_property
+    def class_order(self) -> dict[str, int]:
+        """Each shown class's index, in the order of the shown processes: the ids of the
+        page's per-class elements (a class's kernel-services panel)."""
+        order: dict[str, int] = {}
+        for n in self.nodes:
+            order.setdefault(self.cg.procs[n].cls, len(order))
+        return order
 
     def render(self, fmt: str, title: str = "solution", group: bool = True) -> str:
         return {"dot": lambda: self.dot(group), "mermaid": lambda: self.mermaid(group), "json": self.json,

@@ -17,7 +17,7 @@ from html import escape
 from importlib import resources
 
 from ..verify.prove import PROVED, REFUTED
-from .drawing import Drawing, class_drawing, kernel_panel_id, process_drawing, status_of, svg
+from .drawing import Drawing, class_drawing, process_drawing, status_of, svg
 from .labels import GRANTED
 
 #: Above this many processes the page opens on the class graph.
@@ -100,7 +100,7 @@ def _node_details(export, procs: Drawing) -> str:
             if services is None:
                 body += _kernel_section(None, cg.kernel_described)
             elif cls not in kernel_panels:
-                kernel_panels[cls] = (f'<section class="node-detail" id="kernel-{kernel_panel_id(export, cls)}">'
+                kernel_panels[cls] = (f'<section class="node-detail" id="kernel-{export.class_order[cls]}">'
                                       f'<h3>{escape(cls)} <small>class</small></h3>'
                                       f'{_kernel_section(services, cg.kernel_described)}</section>')
         out.append(f'<section class="node-detail" id="detail-{nid}">{head}{body}</section>')
