@@ -436,11 +436,15 @@ def _has_jinja(text: str, language: str) -> bool:
 
 
 def format_file(path: Path) -> Result:
+    """Format one file.  Read like every user file (``read_user_text``): a FIFO, a device
+    or a huge file named by mistake is refused at once, never waited on or read whole."""
+    from policy_lang.source import UserFileError, read_user_text
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_user_text(path)
+    except UserFileError as exc:
         res = Result(str(path), "")
-        res.problems = [f"{path}: error[FMT002]: cannot read: {exc}"]
+        res.problems = [f"{path}: error[FMT002]: cannot read: {exc.reason}"]
         return res
     return format_text(text, str(path))
 

@@ -1,4 +1,5 @@
 """`ksm fmt`: idempotent, meaning-preserving, comment-keeping formatting of PSL and .props files."""
+import os
 import re
 import shutil
 from pathlib import Path
@@ -200,3 +201,15 @@ def test_folders_starting_with_a_dot_are_not_searched(tmp_path, capsys):
     (tmp_path / "p.props").write_text("property  p : never request src=a.B\n")
     assert [f.name for f in collect([str(tmp_path)])] == ["p.props"]
     assert [f.name for f in collect([str(tmp_path / ".tito" / "tito.props")])] == ["tito.props"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_or_a_device_is_refused_at_once_not_waited_on(tmp_path, capsys):
+    """`ksm fmt` reads files as every command does: opening a FIFO used to block for a writer."""
+    fifo = tmp_path / "policy.psl"
+    os.mkfifo(fifo)
+    for target in (fifo, Path("/dev/zero")):
+        if not target.exists():
+            continue
+        assert main(["fmt", "--check", str(target)]) == 1
+        assert "error[FMT002]: cannot read" in capsys.readouterr().err

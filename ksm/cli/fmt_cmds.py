@@ -53,7 +53,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
                 internal = True
             else:
                 broken = True
-                print(f"{path}: left unchanged: it does not parse", file=sys.stderr)
+                if not any("error[FMT002]" in p for p in res.problems):     # read, but does not parse
+                    print(f"{path}: left unchanged: it does not parse", file=sys.stderr)
             continue
         if res.skipped:
             print(f"{path}: skipped: {res.skipped}", file=sys.stderr)

@@ -310,6 +310,8 @@ def edl_declares(root, name: str, limit: int = 5000) -> bool:
     """Whether exactly one ``.edl`` file under the solution folder declares class ``name``."""
     import os
 
+    from policy_lang.source import UserFileError, read_user_text
+
     found = 0
     seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -320,10 +322,9 @@ def edl_declares(root, name: str, limit: int = 5000) -> bool:
             seen += 1
             if seen > limit:
                 return False
-            try:
-                with open(os.path.join(dirpath, fn), encoding="utf-8", errors="replace") as fh:
-                    m = _EDL_DECL.search(fh.read(20000))
-            except OSError:
+            try:     # read as every user file is: a FIFO named *.edl must not hang the server
+                m = _EDL_DECL.search(read_user_text(os.path.join(dirpath, fn))[:20000])
+            except UserFileError:
                 continue
             if m and m.group(1) == name:
                 found += 1

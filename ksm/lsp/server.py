@@ -30,6 +30,7 @@ from pygls.lsp.server import LanguageServer
 
 from policy_lang import LoadOptions, Severity, Solution, load
 from policy_lang.diagnostics import Diagnostic, Diagnostics, Span
+from policy_lang.source import UserFileError, read_user_text
 from policy_lang.syntax.psl_reparse import PslReparser
 
 log = logging.getLogger("ksm.lsp")
@@ -239,9 +240,9 @@ class KsmLanguageServer(LanguageServer):
             if doc is not None:
                 got = doc.source.splitlines()
             else:
-                try:
-                    got = path.read_text("utf-8", errors="replace").splitlines()
-                except OSError:
+                try:   # as every user file is read: a FIFO or a device must not hang the server
+                    got = read_user_text(path).splitlines()
+                except UserFileError:
                     got = []
             cache[path] = got
         return got
@@ -521,8 +522,8 @@ def _document_text(ls: KsmLanguageServer, uri: str) -> str | None:
         return doc.source
     path = uri_to_path(uri)
     try:
-        return path.read_text("utf-8") if path is not None else None
-    except (OSError, UnicodeDecodeError):
+        return read_user_text(path) if path is not None else None
+    except UserFileError:
         return None
 
 
