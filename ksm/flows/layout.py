@@ -261,11 +261,26 @@ def _sugiyama(comp: list[str], edges: list[Edge]) -> _Piece:
     coords, routing = lay.coords, lay.edge_routing
     slots = {n: (int(round(coords[i][1])), float(coords[i][0])) for i, n in enumerate(comp)}
     dummies: dict[Edge, list[tuple[int, float]]] = {}
+    missing: list[tuple[Edge, int]] = []
     for (u, v), ctrl in zip(edges, routing):
-        pts = [(int(round(p[1])), float(p[0])) for p in ctrl]
+        lo, hi = sorted((slots[u][0], slots[v][0]))
+        pts: dict[int, float] = {}
+        for x, layer in ctrl:
+            c = int(round(layer))
+            if lo < c < hi:       # igraph 1.0 sometimes adds a point outside the edge's span (a
+                pts.setdefault(c, float(x))   # reversed edge's): routing through it crossed boxes
+        missing += [((u, v), c) for c in range(lo + 1, hi) if c not in pts]
         forward = slots[u][0] <= slots[v][0]
-        pts.sort(key=lambda p: p[0], reverse=not forward)      # from the client's side to the server's
-        dummies[(u, v)] = pts
+        dummies[(u, v)] = sorted(pts.items(), reverse=not forward)   # from the client's side to the server's
+    if missing:               # a layer the edge crosses without a point: a free slot below that column
+        bottom: dict[int, float] = defaultdict(lambda: -1.0)
+        for c, x in list(slots.values()) + [p for d in dummies.values() for p in d]:
+            bottom[c] = max(bottom[c], x)
+        for e, c in missing:
+            bottom[c] += 1.0
+            dummies[e].append((c, bottom[c]))
+        for (u, v), d in dummies.items():
+            d.sort(reverse=slots[u][0] > slots[v][0])
     _spread(slots, dummies)
     low = min([s for _, s in slots.values()] + [s for d in dummies.values() for _, s in d])
     slots = {n: (c, s - low) for n, (c, s) in slots.items()}
