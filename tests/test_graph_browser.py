@@ -23,13 +23,13 @@ import graph_screenshots  # noqa: E402
 
 pytestmark = pytest.mark.skipif(browser.why_not() is not None, reason=f"no headless browser: {browser.why_not()}")
 
-SIZES = {"lock": 13, "gen30": 30, "gen300": 300}
+SIZES = {"lock": 13, "smart": 13, "gen30": 30, "gen300": 300}
 
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("graph-pages")
-    solutions = {"lock": REPO / "models" / "smart_lock_flawed",
+    solutions = {"lock": REPO / "models" / "smart_lock_flawed", "smart": REPO / "models" / "smart_lock",
                  "gen30": graph_screenshots.generated(base / "gen30", 30),
                  "gen300": graph_screenshots.generated(base / "gen300", 300)}
     out = {}
@@ -211,3 +211,17 @@ def test_the_docs_screenshot_of_the_smart_lock_is_current(driver, tmp_path):
     diff = ImageStat.Stat(ImageChops.difference(a.resize(thumb), b.resize(thumb))).mean[0]
     assert diff < 8, f"the page no longer looks like docs/img/graph-smart_lock.png (mean difference {diff:.1f}); " \
                      "regenerate with: python tools/graph_screenshots.py"
+
+
+def test_a_proved_flow_shows_its_cut(driver, pages):
+    """A proved `never flow` row highlights its certificate: the channels whose hops cut every path."""
+    from selenium.webdriver.common.by import By
+
+    _open(driver, pages["smart"], "procs")
+    rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "tr.flow.proved") if r.get_attribute("data-edges")]
+    assert rows, "smart_lock has no proved flow property with a cut"
+    ids = rows[0].get_attribute("data-edges").split()
+    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", rows[0])
+    focused = driver.execute_script("return Array.from(document.querySelectorAll('#graph .edge.focus')).map(e => e.id)")
+    assert sorted(focused) == sorted(ids)
+    assert driver.execute_script("return document.querySelector('tr.flow.proved.selected') !== null")
