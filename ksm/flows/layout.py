@@ -11,8 +11,9 @@ What this module adds around the library:
 
 * **Coordinates.**  igraph draws layers top to bottom with unit spacing; the page
   reads best left to right, so a layer becomes a *column* (as wide as its widest
-  box) and the position inside a layer becomes a *row slot* of one box height
-  plus a gap.  Every slot, a box's or a dummy's, is exclusive inside its column.
+  box) and the position inside a layer becomes a *row slot*, stacked in order
+  down its column: a box's height plus a gap, a dummy's few pixels (see
+  ``_Grid.compact``).  Every slot, a box's or a dummy's, is exclusive inside its column.
 * **Routing.**  An edge leaves its client on a side port, runs horizontally to the
   column edge, crosses each gap diagonally and each intermediate column
   horizontally on its dummy vertex's slot, and enters the server on a side port.
@@ -116,7 +117,7 @@ def layered(nodes: list[str], edges: list[tuple[str, str]], *, sizes: dict[str, 
     grid.compact(slots, dummies)
     lanes = _aside_lanes(edges, slots, side, grid)           # may widen gaps: before any box is placed
     boxes = {n: grid.box(n, slots[n]) for n in main}
-    boxes.update(_aside_band([n for n in nodes if n in side], size, grid, slots, dummies))
+    boxes.update(_aside_band([n for n in nodes if n in side], size, grid))
     boxes = {n: boxes[n] for n in nodes}                     # input order: the page draws them in this order
     points = _route_all(edges, boxes, slots, dummies, side, lanes, grid)
     return _finish(edges, boxes, points, labels, margin)
@@ -134,8 +135,6 @@ class _Grid:
 
     def __init__(self, size: dict[str, tuple[float, float]], labels: dict[Edge, tuple[float, float]]):
         self.size = size
-        heights = [h for _, h in size.values()] or [DEFAULT_SIZE[1]]
-        self.unit = max(heights) + GAP_Y                      # distance between two row slots
         widest_label = max((w for w, _ in labels.values()), default=0.0)
         self.base_gap = max(GAP_X, min(widest_label + 24.0, 320.0))
         self.col_w: list[float] = []
@@ -342,8 +341,7 @@ def _place_components(main: list[str], edges: list[Edge], grid: _Grid
 # --------------------------------------------------------------------------- aside band
 
 
-def _aside_band(aside: list[str], size: dict[str, tuple[float, float]], grid: _Grid,
-                slots: dict[str, tuple[int, float]], dummies: dict[Edge, list[tuple[int, float]]]) -> dict[str, Box]:
+def _aside_band(aside: list[str], size: dict[str, tuple[float, float]], grid: _Grid) -> dict[str, Box]:
     """The hub nodes in one row below the drawing (dummy lanes included), centred under it."""
     if not aside:
         return {}
