@@ -375,29 +375,16 @@ def _wanted(uri: str) -> bool:
     return uri.endswith(_SOLUTION_SUFFIXES)
 
 
-@_feature(lsp.TEXT_DOCUMENT_DID_OPEN)
-def did_open(ls: KsmLanguageServer, params: lsp.DidOpenTextDocumentParams) -> None:
+def _document_event(ls: KsmLanguageServer, params) -> None:
+    """Open, change, save or close of a solution's file: reload its solution.  After a
+    close the file on disk counts again (the buffer may have been closed unsaved)."""
     if _wanted(params.text_document.uri):
         ls.schedule(params.text_document.uri)
 
 
-@_feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-def did_change(ls: KsmLanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
-    if _wanted(params.text_document.uri):
-        ls.schedule(params.text_document.uri)
-
-
-@_feature(lsp.TEXT_DOCUMENT_DID_SAVE)
-def did_save(ls: KsmLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
-    if _wanted(params.text_document.uri):
-        ls.schedule(params.text_document.uri)
-
-
-@_feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
-def did_close(ls: KsmLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
-    # The file on disk counts again (the buffer may have been closed unsaved).
-    if _wanted(params.text_document.uri):
-        ls.schedule(params.text_document.uri)
+for _method in (lsp.TEXT_DOCUMENT_DID_OPEN, lsp.TEXT_DOCUMENT_DID_CHANGE, lsp.TEXT_DOCUMENT_DID_SAVE,
+                lsp.TEXT_DOCUMENT_DID_CLOSE):
+    _feature(_method)(_document_event)
 
 
 # ----------------------------------------------------------------------------- navigation
