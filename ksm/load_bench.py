@@ -95,6 +95,15 @@ class LoadBench(_Rate):
 #: Phases in the order a load meets them; "resolve" is what no other phase claims.
 _PHASES = ("read", "scan", "parse psl", "parse idl", "parse cdl", "parse edl", "parse yaml", "resolve")
 
+#: The Flow policy object both generated policies declare (``st``, three states).
+_FLOW_OBJECT = (
+    "policy object st : Flow {",
+    '    type State = "idle" | "busy" | "done"',
+    '    config = { states : ["idle", "busy", "done"], initial : "idle",',
+    '               transitions : { "idle" : ["busy"], "busy" : ["idle", "done"] } }',
+    "}",
+)
+
 
 def _phase_report(phases: dict[str, float], files: dict[str, int], total: float) -> str:
     parts = []
@@ -141,11 +150,7 @@ def generate_solution(root: Path, target_lines: int = 100_000, seed: int = 1) ->
         "use EDL kl.core.Core", "use EDL Einit",
         *[f"use EDL gen.Node{i}" for i in range(n_classes)],
         "execute: kl.core.Execute",
-        "policy object st : Flow {",
-        '    type State = "idle" | "busy" | "done"',
-        '    config = { states : ["idle", "busy", "done"], initial : "idle",',
-        '               transitions : { "idle" : ["busy"], "busy" : ["idle", "done"] } }',
-        "}",
+        *_FLOW_OBJECT,
         "execute { grant () }",
         "response { grant () }",
         "error { grant () }",
@@ -311,11 +316,7 @@ def generate_many_file_solution(root: Path, target_lines: int = 100_000, seed: i
         "use nk.base._", "use nk.basic._", "use nk.flow._", "use nk.regex._", "use nk.hashmap._",
         "use EDL kl.core.Core", "use EDL Einit",
         "execute: kl.core.Execute",
-        "policy object st : Flow {",
-        '    type State = "idle" | "busy" | "done"',
-        '    config = { states : ["idle", "busy", "done"], initial : "idle",',
-        '               transitions : { "idle" : ["busy"], "busy" : ["idle", "done"] } }',
-        "}",
+        *_FLOW_OBJECT,
         'audit profile trace = { 0 : { base : { kss : ["denied"] } }, 1 : { st : { kss : ["granted", "denied"], omit : ["idle"] } } }',
         "audit default = trace 0",
     ]
